@@ -1,0 +1,24 @@
+"""dualsam's PyTorch backend: SamModel with the transformers API, sharing sam_core's configs and processors."""
+
+from sam_core import (
+    SamConfig,
+    SamImageProcessor,
+    SamMaskDecoderConfig,
+    SamProcessor,
+    SamPromptEncoderConfig,
+    SamVisionConfig,
+)
+from sam_core.outputs import SamImageSegmentationOutput
+
+from .modeling import SamModel
+
+__all__ = [
+    "SamConfig",
+    "SamImageProcessor",
+    "SamImageSegmentationOutput",
+    "SamMaskDecoderConfig",
+    "SamModel",
+    "SamProcessor",
+    "SamPromptEncoderConfig",
+    "SamVisionConfig",
+]

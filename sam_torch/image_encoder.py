@@ -1,0 +1,200 @@
+"""The SAM image encoder: a windowed ViT with decomposed relative positions and a conv neck (PyTorch, NCHW).
+
+Shape legend: B batch, C hidden size, H/W token grid (image_size / patch_size), T tokens, N heads, D head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sam_core.config import SamVisionConfig
+from sam_core.model_inputs import check_pixel_values_shape
+
+from .layers import LayerNorm2d, MLPBlock
+from .relative_position import augment_for_rel_pos, decomposed_rel_terms, rel_pos_bias
+
+
+class PatchEmbeddings(nn.Module):
+    """Non-overlapping patch projection: (B, 3, S, S) -> (B, S/p, S/p, C) channels-last tokens."""
+
+    def __init__(self, config: SamVisionConfig) -> None:
+        super().__init__()
+        self.image_size = config.image_size
+        self.num_channels = config.num_channels
+        self.projection = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=config.patch_size, stride=config.patch_size
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        check_pixel_values_shape(tuple(pixel_values.shape), self.image_size, self.num_channels)
+        return self.projection(pixel_values).permute(0, 2, 3, 1)
+
+
+class VisionAttention(nn.Module):
+    """Multi-head self-attention with decomposed relative-position terms.
+
+    Args:
+        config: the vision config.
+        window_size: side of the attention window, or 0 for global attention over the whole grid.
+    """
+
+    def __init__(self, config: SamVisionConfig, window_size: int) -> None:
+        super().__init__()
+        grid = config.image_size // config.patch_size
+        side = window_size if window_size > 0 else grid
+        self.num_attention_heads = config.num_attention_heads
+        head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = head_dim**-0.5
+        self.qkv = nn.Linear(config.hidden_size, config.hidden_size * 3, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.use_rel_pos = config.use_rel_pos
+        if self.use_rel_pos:
+            self.rel_pos_h = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
+            self.rel_pos_w = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, H, W, C) -> (B, H, W, C), plus the (B*N, T, T) softmax weights when output_attentions."""
+        batch, height, width, channels = hidden_states.shape
+        tokens = height * width
+        qkv = self.qkv(hidden_states).reshape(batch, tokens, 3, self.num_attention_heads, -1).permute(2, 0, 3, 1, 4)
+        query, key, value = qkv.unbind(0)  # (B, N, T, D) each
+        head_dim = query.shape[-1]
+        weights = None
+        if output_attentions:
+            logits = (query * self.scale) @ key.transpose(-2, -1)
+            if self.use_rel_pos:
+                rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
+                logits = logits + rel_pos_bias(rel_h, rel_w)
+            probs = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
+            output = probs @ value
+            weights = probs.reshape(batch * self.num_attention_heads, tokens, tokens)
+        elif self.use_rel_pos:
+            rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
+            query, key, value = augment_for_rel_pos(query, key, value, rel_h, rel_w, self.scale)
+            output = F.scaled_dot_product_attention(query, key, value, scale=1.0)[..., :head_dim]
+        else:
+            output = F.scaled_dot_product_attention(query, key, value, scale=self.scale)
+        output = output.permute(0, 2, 1, 3).reshape(batch, height, width, channels)
+        return self.proj(output), weights
+
+
+def window_partition(hidden_states: torch.Tensor, window_size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Zero-pads (B, H, W, C) to multiples of window_size and cuts it into (B*nW, ws, ws, C) windows.
+
+    Returns:
+        The windows and the padded (H', W').
+    """
+    batch, height, width, channels = hidden_states.shape
+    pad_h = (window_size - height % window_size) % window_size
+    pad_w = (window_size - width % window_size) % window_size
+    hidden_states = F.pad(hidden_states, (0, 0, 0, pad_w, 0, pad_h))
+    padded_h, padded_w = height + pad_h, width + pad_w
+    windows = hidden_states.reshape(
+        batch, padded_h // window_size, window_size, padded_w // window_size, window_size, channels
+    ).permute(0, 1, 3, 2, 4, 5)
+    return windows.reshape(-1, window_size, window_size, channels), (padded_h, padded_w)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window_size: int, padded_size: tuple[int, int], size: tuple[int, int]
+) -> torch.Tensor:
+    """Inverse of window_partition: (B*nW, ws, ws, C) -> (B, H, W, C) without the padding."""
+    padded_h, padded_w = padded_size
+    batch = windows.shape[0] // ((padded_h // window_size) * (padded_w // window_size))
+    hidden_states = windows.reshape(
+        batch, padded_h // window_size, padded_w // window_size, window_size, window_size, -1
+    ).permute(0, 1, 3, 2, 4, 5)
+    hidden_states = hidden_states.reshape(batch, padded_h, padded_w, -1)
+    return hidden_states[:, : size[0], : size[1], :].contiguous()
+
+
+class VisionLayer(nn.Module):
+    """Pre-norm transformer block, windowed (window_size > 0) or global (window_size == 0)."""
+
+    def __init__(self, config: SamVisionConfig, window_size: int) -> None:
+        super().__init__()
+        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attn = VisionAttention(config, window_size)
+        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = MLPBlock(hidden_size=config.hidden_size, mlp_dim=config.mlp_dim, hidden_act=config.hidden_act)
+        self.window_size = window_size
+
+    def forward(
+        self, hidden_states: torch.Tensor, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, H, W, C) -> (B, H, W, C) and the attention weights (or None)."""
+        residual = hidden_states
+        hidden_states = self.layer_norm1(hidden_states)
+        if self.window_size > 0:
+            size = (hidden_states.shape[1], hidden_states.shape[2])
+            hidden_states, padded_size = window_partition(hidden_states, self.window_size)
+        hidden_states, weights = self.attn(hidden_states, output_attentions=output_attentions)
+        if self.window_size > 0:
+            hidden_states = window_unpartition(hidden_states, self.window_size, padded_size, size)
+        hidden_states = residual + hidden_states
+        hidden_states = hidden_states + self.mlp(self.layer_norm2(hidden_states))
+        return hidden_states, weights
+
+
+class VisionNeck(nn.Module):
+    """1x1 conv, layer norm, 3x3 conv, layer norm: (B, H, W, C) -> (B, output_channels, H, W)."""
+
+    def __init__(self, config: SamVisionConfig) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(config.hidden_size, config.output_channels, kernel_size=1, bias=False)
+        self.layer_norm1 = LayerNorm2d(config.output_channels)
+        self.conv2 = nn.Conv2d(config.output_channels, config.output_channels, kernel_size=3, padding=1, bias=False)
+        self.layer_norm2 = LayerNorm2d(config.output_channels)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        hidden_states = self.layer_norm1(self.conv1(hidden_states.permute(0, 3, 1, 2)))
+        return self.layer_norm2(self.conv2(hidden_states))
+
+
+class VisionEncoder(nn.Module):
+    """Patch embedding, absolute positions, the transformer layers and the neck.
+
+    Args:
+        config: the vision config.
+    """
+
+    def __init__(self, config: SamVisionConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_embed = PatchEmbeddings(config)
+        grid = config.image_size // config.patch_size
+        self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, config.hidden_size)) if config.use_abs_pos else None
+        self.layers = nn.ModuleList(
+            VisionLayer(config, window_size=0 if i in config.global_attn_indexes else config.window_size)
+            for i in range(config.num_hidden_layers)
+        )
+        self.neck = VisionNeck(config)
+
+    def forward(
+        self, pixel_values: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
+        """(B, 3, S, S) pixels -> (B, output_channels, H, W) embeddings, hidden states, attentions.
+
+        Hidden states are the L+1 channels-last (B, H, W, C) grids: the embeddings, then each layer's output.
+        """
+        hidden_states = self.patch_embed(pixel_values)
+        if self.pos_embed is not None:
+            hidden_states = hidden_states + self.pos_embed
+        all_hidden = [hidden_states] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for layer in self.layers:
+            hidden_states, weights = layer(hidden_states, output_attentions=output_attentions)
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
+            if all_attentions is not None:
+                all_attentions.append(weights)
+        embeddings = self.neck(hidden_states)
+        return (
+            embeddings,
+            tuple(all_hidden) if all_hidden is not None else None,
+            tuple(all_attentions) if all_attentions is not None else None,
+        )

@@ -1,0 +1,203 @@
+"""SamModel: the Segment Anything model with the transformers SamModel API (PyTorch, NCHW).
+
+Shape legend: B images, P prompts per image, N points per prompt, K masks per prompt, C hidden size,
+h/w embedding grid (64), S image size (1024).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sam_core.config import SamConfig
+from sam_core.model_inputs import check_model_inputs
+from sam_core.outputs import SamImageSegmentationOutput
+
+from .image_encoder import VisionEncoder
+from .init import init_sam_weights
+from .mask_decoder import MaskDecoder
+from .prompt_encoder import PositionalEmbedding, PromptEncoder
+
+#: Processor outputs that ``model(**inputs)`` accepts and ignores, as transformers does.
+PROCESSOR_ONLY_KEYS = ("original_sizes", "reshaped_input_sizes", "labels")
+
+
+def _as_tensor(name: str, value: Any, dtype: torch.dtype | None = None) -> torch.Tensor | None:
+    """Accepts a tensor or numpy array for a model input; anything else is a TypeError naming it."""
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+    if dtype is not None and value.dtype != dtype:
+        value = value.to(dtype)
+    return value
+
+
+def _check_finite(name: str, value: torch.Tensor | None) -> None:
+    if value is not None and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+class SamModel(nn.Module):
+    """Segment Anything: image encoder, prompt encoder and mask decoder.
+
+    Args:
+        config: the model configuration; the state-dict keys are those of transformers' SamModel.
+    """
+
+    def __init__(self, config: SamConfig) -> None:
+        super().__init__()
+        if not isinstance(config, SamConfig):
+            raise TypeError(f"config must be a sam_core.SamConfig, got {type(config).__name__}")
+        self.config = config
+        self.shared_image_embedding = PositionalEmbedding(config.vision_config)
+        self.vision_encoder = VisionEncoder(config.vision_config)
+        self.prompt_encoder = PromptEncoder(config, self.shared_image_embedding)
+        self.mask_decoder = MaskDecoder(config.mask_decoder_config)
+        init_sam_weights(self, config)
+        self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return self.shared_image_embedding.positional_embedding.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.shared_image_embedding.positional_embedding.dtype
+
+    def get_image_wide_positional_embeddings(self) -> torch.Tensor:
+        """(1, C, h, w) positional encoding of the embedding grid's cell centres."""
+        size = self.config.prompt_encoder_config.image_size // self.config.prompt_encoder_config.patch_size
+        centres = (torch.arange(size, device=self.device, dtype=self.dtype) + 0.5) / size
+        grid = torch.stack(torch.meshgrid(centres, centres, indexing="xy"), dim=-1)  # (h, w, [x, y])
+        return self.shared_image_embedding(grid).permute(2, 0, 1).unsqueeze(0)
+
+    @torch.no_grad()
+    def get_image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) pixel values -> (B, C, h, w) image embeddings."""
+        pixel_values = _as_tensor("pixel_values", pixel_values, self.dtype)
+        check_model_inputs(self.config, pixel_values=tuple(pixel_values.shape))
+        return self.vision_encoder(pixel_values)[0]
+
+    @torch.no_grad()
+    def get_prompt_embeddings(
+        self,
+        input_points: torch.Tensor | None = None,
+        input_labels: torch.Tensor | None = None,
+        input_boxes: torch.Tensor | None = None,
+        input_masks: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Sparse (B, P, N', C) and dense (B, C, h, w) prompt embeddings."""
+        points, labels, boxes, masks = self._prepare_prompts(input_points, input_labels, input_boxes, input_masks)
+        return self.prompt_encoder(points, labels, boxes, masks)
+
+    def _prepare_prompts(self, input_points, input_labels, input_boxes, input_masks):
+        points = _as_tensor("input_points", input_points, self.dtype)
+        labels = _as_tensor("input_labels", input_labels, torch.int64)
+        boxes = _as_tensor("input_boxes", input_boxes, self.dtype)
+        masks = _as_tensor("input_masks", input_masks, self.dtype)
+        _check_finite("input_points", points)
+        _check_finite("input_boxes", boxes)
+        if masks is not None and masks.dim() == 3:
+            masks = masks.unsqueeze(1)
+        if points is not None and labels is None:
+            labels = torch.ones(points.shape[:3], dtype=torch.int64, device=points.device)
+        return points, labels, boxes, masks
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        input_points: torch.Tensor | None = None,
+        input_labels: torch.Tensor | None = None,
+        input_boxes: torch.Tensor | None = None,
+        input_masks: torch.Tensor | None = None,
+        image_embeddings: torch.Tensor | None = None,
+        multimask_output: bool = True,
+        attention_similarity: torch.Tensor | None = None,
+        target_embedding: torch.Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> SamImageSegmentationOutput | tuple:
+        """Predicts masks for the prompts.
+
+        Args:
+            pixel_values: (B, 3, S, S), from SamProcessor; or give image_embeddings instead.
+            input_points: (B, P, N, 2) xy in the resized 1024 frame.
+            input_labels: (B, P, N): 1 foreground, 0 background, -1 not a point, -10 padding (default 1).
+            input_boxes: (B, P, 4) xyxy in the resized frame.
+            input_masks: (B, 1, 256, 256) mask logits from an earlier prediction.
+            image_embeddings: (B, C, h, w) from get_image_embeddings.
+            multimask_output: three masks per prompt (True) or the single-mask output.
+            attention_similarity: additive token-to-image attention bias (PerSAM).
+            target_embedding: (.., C) target concept added to the decoder queries (PerSAM).
+            output_attentions: also return vision attention weights and mask-decoder attention outputs.
+            output_hidden_states: also return the vision hidden states.
+            return_dict: return SamImageSegmentationOutput (default) or a tuple of the fields that are set.
+            **kwargs: only the processor's original_sizes, reshaped_input_sizes and labels, which are ignored.
+
+        Returns:
+            SamImageSegmentationOutput with iou_scores (B, P, K) and pred_masks (B, P, K, 256, 256).
+        """
+        unknown = sorted(set(kwargs) - set(PROCESSOR_ONLY_KEYS))
+        if unknown:
+            raise TypeError(f"SamModel.forward() got unexpected keyword arguments: {', '.join(unknown)}")
+        pixel_values = _as_tensor("pixel_values", pixel_values, self.dtype)
+        image_embeddings = _as_tensor("image_embeddings", image_embeddings, self.dtype)
+        points, labels, boxes, masks = self._prepare_prompts(input_points, input_labels, input_boxes, input_masks)
+        shape = lambda t: None if t is None else tuple(t.shape)  # noqa: E731
+        check_model_inputs(
+            self.config,
+            pixel_values=shape(pixel_values),
+            image_embeddings=shape(image_embeddings),
+            input_points=shape(points),
+            input_labels=shape(labels),
+            input_boxes=shape(boxes),
+            input_masks=shape(masks),
+        )
+        hidden_states = attentions = None
+        if pixel_values is not None:
+            image_embeddings, hidden_states, attentions = self.vision_encoder(
+                pixel_values, output_attentions=bool(output_attentions), output_hidden_states=bool(output_hidden_states)
+            )
+        positional = self.get_image_wide_positional_embeddings().repeat(image_embeddings.shape[0], 1, 1, 1)
+        sparse, dense = self.prompt_encoder(points, labels, boxes, masks)
+        pred_masks, iou_scores, decoder_attentions = self.mask_decoder(
+            image_embeddings,
+            positional,
+            sparse,
+            dense,
+            multimask_output,
+            attention_similarity=_as_tensor("attention_similarity", attention_similarity, self.dtype),
+            target_embedding=_as_tensor("target_embedding", target_embedding, self.dtype),
+        )
+        output = SamImageSegmentationOutput(
+            iou_scores=iou_scores,
+            pred_masks=pred_masks,
+            vision_hidden_states=hidden_states,
+            vision_attentions=attentions,
+            mask_decoder_attentions=decoder_attentions if output_attentions else None,
+        )
+        return output if return_dict is None or return_dict else output.to_tuple()
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *, config: SamConfig | None = None, **hub_kwargs: Any
+    ) -> SamModel:
+        """Loads a transformers-layout directory or hub id (model.safetensors, pytorch_model.bin, or sharded)."""
+        from .pretrained import load_pretrained
+
+        return load_pretrained(cls, pretrained_model_name_or_path, config=config, **hub_kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> None:
+        """Writes config.json and model.safetensors (atomically) in the transformers layout."""
+        from .pretrained import save_pretrained
+
+        save_pretrained(self, save_directory)

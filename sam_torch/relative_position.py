@@ -1,0 +1,91 @@
+"""Decomposed relative-position attention terms of the SAM image encoder (MViTv2 style).
+
+Shape legend: B batch*heads (or batch, heads as leading dims), H/W query grid, T = H*W tokens, D head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
+    """Relative-position embeddings for every (query, key) offset along one axis.
+
+    Args:
+        q_size: query length along the axis.
+        k_size: key length along the axis.
+        rel_pos: (L, D) learned table; linearly resized when L != 2*max(q_size, k_size) - 1.
+
+    Returns:
+        (q_size, k_size, D) embeddings.
+    """
+    max_rel_dist = int(2 * max(q_size, k_size) - 1)
+    if rel_pos.shape[0] != max_rel_dist:
+        resized = F.interpolate(rel_pos.reshape(1, rel_pos.shape[0], -1).permute(0, 2, 1), size=max_rel_dist, mode="linear")
+        rel_pos = resized.reshape(-1, max_rel_dist).permute(1, 0)
+    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
+    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
+    relative_coords = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
+    return rel_pos[relative_coords.long()]
+
+
+def decomposed_rel_terms(
+    query: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The height and width parts of the relative-position logits.
+
+    The full additive term for query (qh, qw) and key (kh, kw) is ``rel_h[..., qh, qw, kh] + rel_w[..., qh, qw, kw]``.
+
+    Args:
+        query: (..., T, D) unscaled queries, T = H*W.
+        rel_pos_h: (2H-1, D) table for the height axis.
+        rel_pos_w: (2W-1, D) table for the width axis.
+        size: (H, W).
+
+    Returns:
+        rel_h (..., T, H) and rel_w (..., T, W).
+    """
+    height, width = size
+    table_h = get_rel_pos(height, height, rel_pos_h).to(query.dtype)
+    table_w = get_rel_pos(width, width, rel_pos_w).to(query.dtype)
+    grid = query.reshape(*query.shape[:-2], height, width, query.shape[-1])
+    rel_h = torch.einsum("...hwc,hkc->...hwk", grid, table_h)
+    rel_w = torch.einsum("...hwc,wkc->...hwk", grid, table_w)
+    return rel_h.flatten(-3, -2), rel_w.flatten(-3, -2)
+
+
+def rel_pos_bias(rel_h: torch.Tensor, rel_w: torch.Tensor) -> torch.Tensor:
+    """Materializes the additive bias (..., T, T) from the two decomposed parts (explicit attention path)."""
+    height, width = rel_h.shape[-1], rel_w.shape[-1]
+    tokens = rel_h.shape[-2]
+    bias = rel_h.reshape(*rel_h.shape[:-2], tokens, height, 1) + rel_w.reshape(*rel_w.shape[:-2], tokens, 1, width)
+    return bias.reshape(*rel_h.shape[:-2], tokens, height * width)
+
+
+def augment_for_rel_pos(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Folds the relative-position bias into the dot product, so SDPA needs no (T, T) bias tensor.
+
+    ``[q*scale, rel_h, rel_w] . [k, onehot(kh), onehot(kw)] = scale*q.k + rel_h[kh] + rel_w[kw]`` exactly, so
+    ``sdpa(q', k', v', scale=1)`` equals softmax(scale*q.k + bias) v. The value is zero-padded to the same width
+    because the fused CPU kernel wants one head dim; callers drop the padding from the output.
+
+    Args:
+        query, key, value: (B, N, T, D).
+        rel_h: (B, N, T, H); rel_w: (B, N, T, W).
+        scale: the softmax scale for q.k.
+
+    Returns:
+        q', k', v' of width D + H + W.
+    """
+    height, width = rel_h.shape[-1], rel_w.shape[-1]
+    eye_h = torch.eye(height, dtype=key.dtype, device=key.device)
+    eye_w = torch.eye(width, dtype=key.dtype, device=key.device)
+    onehot_h = eye_h.repeat_interleave(width, dim=0).expand(*key.shape[:-2], -1, -1)
+    onehot_w = eye_w.repeat(height, 1).expand(*key.shape[:-2], -1, -1)
+    query = torch.cat([query * scale, rel_h, rel_w], dim=-1)
+    key = torch.cat([key, onehot_h, onehot_w], dim=-1)
+    value = F.pad(value, (0, height + width))
+    return query, key, value
