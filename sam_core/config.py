@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import copy
 import json
+import numbers
 import os
-import tempfile
 from typing import Any, ClassVar
+
+from .atomic import atomic_path
+from .hub import resolve_file
 
 CONFIG_NAME = "config.json"
 
@@ -52,9 +55,11 @@ class _SubConfig:
         return f"{type(self).__name__}({args})"
 
     def _check_int(self, name: str, minimum: int = 1) -> None:
+        """Checks an integer field (numpy integers are turned into int, so the config stays JSON-ready)."""
         value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
             raise ValueError(f"{type(self).__name__}.{name} must be an integer >= {minimum}, got {value!r}")
+        setattr(self, name, int(value))
 
     def _check_positive_float(self, name: str) -> None:
         value = getattr(self, name)
@@ -156,11 +161,13 @@ class SamVisionConfig(_SubConfig):
         self._check_divisible("hidden_size", self.hidden_size, "num_attention_heads", self.num_attention_heads)
         self._check_divisible("image_size", self.image_size, "patch_size", self.patch_size)
         for index in self.global_attn_indexes:
-            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < self.num_hidden_layers:
+            valid = isinstance(index, numbers.Integral) and not isinstance(index, bool)
+            if not valid or not 0 <= index < self.num_hidden_layers:
                 raise ValueError(
                     f"SamVisionConfig.global_attn_indexes must lie in range(num_hidden_layers="
                     f"{self.num_hidden_layers}), got {self.global_attn_indexes}"
                 )
+        self.global_attn_indexes = [int(index) for index in self.global_attn_indexes]
 
 
 class SamPromptEncoderConfig(_SubConfig):
@@ -377,13 +384,13 @@ class SamConfig:
         return cls(**config_dict)
 
     def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        return _json_text(self.to_dict())
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> str:
         """Writes ``config.json`` into ``save_directory`` (created if needed) atomically; returns its path."""
         os.makedirs(save_directory, exist_ok=True)
         path = os.path.join(os.fspath(save_directory), CONFIG_NAME)
-        write_text_atomic(path, self.to_json_string())
+        write_json(path, self.to_dict())
         return path
 
     @classmethod
@@ -408,8 +415,6 @@ class SamConfig:
         elif not os.path.isdir(name) and name in SAM_PRESETS:
             return cls.from_preset(name)
         else:
-            from .hub import resolve_file
-
             path = resolve_file(name, CONFIG_NAME, **hub_kwargs)
         with open(path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
@@ -424,16 +429,13 @@ class SamConfig:
         )
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as tmp:
-            tmp.write(text)
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+def _json_text(content: dict[str, Any]) -> str:
+    return json.dumps(content, indent=2, sort_keys=True) + "\n"
+
+
+def write_json(path: str, content: dict[str, Any]) -> None:
+    """Writes ``content`` as sorted, indented JSON to ``path`` atomically (readable by all, like a normal file)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(_json_text(content))
+        os.chmod(tmp, 0o644)

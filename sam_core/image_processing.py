@@ -18,8 +18,17 @@ from typing import Any
 import numpy as np
 import PIL.Image
 
-from .config import write_text_atomic
-from .tensors import BatchFeature, array_kind, normalize_return_tensors, to_framework, to_framework_like, to_numpy
+from .config import SAM_PRESETS, write_json
+from .hub import resolve_file
+from .image_transforms import (
+    flat_images,
+    image_to_hwc3,
+    pad_bottom_right,
+    pil_resize,
+    preprocess_shape,
+    upscale_masks,
+)
+from .tensors import BatchFeature, normalize_return_tensors, to_framework, to_framework_like, to_numpy
 from .validation import check_batch_size, check_image_dtype, check_image_object, image_layout
 
 IMAGE_PROCESSOR_NAME = "preprocessor_config.json"
@@ -33,32 +42,6 @@ _DROPPED_KEYS = ("image_processor_type", "processor_class", "_processor_class", 
 _LAYOUTS = {"channels_first": "chw", "channels_last": "hwc", "none": "hw", None: None}
 
 
-def preprocess_shape(original_size: tuple[int, int], longest_edge: int) -> tuple[int, int]:
-    """(h, w) after scaling so that the longer side is ``longest_edge``: ``int(x * scale + 0.5)``."""
-    old_h, old_w = int(original_size[0]), int(original_size[1])
-    scale = longest_edge * 1.0 / max(old_h, old_w)
-    return int(old_h * scale + 0.5), int(old_w * scale + 0.5)
-
-
-def bilinear_matrix(in_size: int, out_size: int) -> np.ndarray:
-    """The (out_size, in_size) float64 matrix of torch's bilinear resize (align_corners=False, no antialias).
-
-    Source positions are float32, as torch computes them on the CPU: ``(dst + 0.5) * scale - 0.5`` with one
-    rounding (a fused multiply-add), emulated by an exact float64 product rounded to float32.
-    """
-    scale = np.float64(np.float32(in_size) / np.float32(out_size))
-    half_steps = np.arange(out_size, dtype=np.float64) + 0.5
-    src = (half_steps * scale - 0.5).astype(np.float32).clip(min=0)
-    low = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
-    high = np.minimum(low + 1, in_size - 1)
-    frac = (src - low).astype(np.float64)
-    matrix = np.zeros((out_size, in_size), dtype=np.float64)
-    rows = np.arange(out_size)
-    np.add.at(matrix, (rows, low), 1.0 - frac)
-    np.add.at(matrix, (rows, high), frac)
-    return matrix
-
-
 def _size_dict(value: Any, *, square: bool) -> dict[str, int]:
     """{"longest_edge": n} (``square`` False) or {"height": h, "width": w} from a dict or an int."""
     if isinstance(value, dict):
@@ -68,83 +51,26 @@ def _size_dict(value: Any, *, square: bool) -> dict[str, int]:
     raise ValueError(f"size must be a dict or an int, got {value!r}")
 
 
-def _to_pil_ready(array: np.ndarray, *, name: str) -> tuple[np.ndarray, bool]:
-    """uint8 pixels for PIL, and whether they were scaled up from [0, 1] (as transformers decides).
-
-    uint8 passes; integers, bools and integral floats must lie in [0, 255]; other floats in [0, 1] are multiplied
-    by 255 and truncated; other floats in [0, 255] are rounded (transformers refuses those).
-    """
-    if array.dtype == np.uint8:
-        return array, False
-    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-    integral = not np.issubdtype(array.dtype, np.floating) or np.allclose(array, array.astype(np.int64))
-    if integral and 0 <= low and high <= 255:
-        return array.astype(np.uint8), False
-    if not integral and 0 <= low and high <= 1:
-        return (array.astype(np.float64) * 255).astype(np.float32).astype(np.uint8), True
-    if not integral and 0 <= low and high <= 255:
-        return np.rint(array).astype(np.uint8), False
-    raise ValueError(f"{name} pixel values must lie in [0, 255] (or [0, 1] for floats), got [{low}, {high}]")
+def _in_hwc(transform: Any, image: Any, data_format: str | None, input_data_format: str | None) -> np.ndarray:
+    """Applies ``transform`` to the image as (H, W[, C]) and returns it in the input's (or the requested) layout."""
+    array = to_numpy(image)
+    layout = _LAYOUTS[input_data_format] or image_layout(array.shape, name="image")
+    out = transform(np.moveaxis(array, 0, -1) if layout == "chw" else array)
+    out_layout = _LAYOUTS[data_format] or layout
+    return np.moveaxis(out, -1, 0) if out_layout == "chw" and out.ndim == 3 else out
 
 
-def _pil_resize(array: np.ndarray, out_hw: tuple[int, int], resample: Any, *, name: str) -> np.ndarray:
-    """Resizes an (H, W) or (H, W, C) array with PIL; float [0, 1] input comes back as float32 [0, 1]."""
-    pixels, scaled = _to_pil_ready(array, name=name)
-    squeeze = pixels.ndim == 3 and pixels.shape[-1] == 1
-    image = PIL.Image.fromarray(pixels[..., 0] if squeeze else pixels)
-    resized = np.asarray(image.resize((out_hw[1], out_hw[0]), resample=PIL.Image.Resampling(resample)))
-    resized = resized[..., None] if squeeze else resized
-    return (resized.astype(np.float64) * (1 / 255)).astype(np.float32) if scaled else resized
+def _opt(value: Any, default: Any) -> Any:
+    """``value`` unless it is None (a per-call override of a constructor setting)."""
+    return default if value is None else value
 
 
-def _pad_bottom_right(array: np.ndarray, out_hw: tuple[int, int], *, name: str) -> np.ndarray:
-    """Zero-pads an (H, W, ...) array to out_hw at the bottom and right."""
-    pad_h, pad_w = out_hw[0] - array.shape[0], out_hw[1] - array.shape[1]
-    if pad_h < 0 or pad_w < 0:
-        raise ValueError(f"{name} ({out_hw[0]}x{out_hw[1]}) is smaller than the image ({array.shape[0]}x{array.shape[1]})")
-    return np.pad(array, [(0, pad_h), (0, pad_w)] + [(0, 0)] * (array.ndim - 2))
-
-
-def _flat_images(images: Any, *, name: str) -> list[Any]:
-    """A single image, a list (possibly nested one level) or a 4-D batch array -> a flat list of images."""
-    if images is None:
-        raise ValueError(f"{name} is required")
-    if isinstance(images, (list, tuple)):
-        flat = [item for group in images for item in (group if isinstance(group, (list, tuple)) else [group])]
-        if not flat:
-            raise ValueError(f"{name} must not be empty")
-        return flat
-    if array_kind(images) != "np" or isinstance(images, np.ndarray):
-        array = to_numpy(images)
-        if array.ndim == 4:
-            return list(array)
-    return [images]
-
-
-def _image_to_hwc3(image: Any, *, do_convert_rgb: bool, input_layout: str | None, name: str) -> np.ndarray:
-    """Any supported image -> (H, W, 3) array: PIL modes via PIL's RGB conversion, gray repeated, alpha dropped."""
-    check_image_object(image, name=name)
-    if isinstance(image, PIL.Image.Image):
-        if do_convert_rgb and image.mode != "RGB":
-            image = image.convert("RGB")
-        array = np.asarray(image)
-        layout = "hw" if array.ndim == 2 else "hwc"
-    else:
-        array = to_numpy(image)
-        layout = input_layout
-    check_image_dtype(array, name=name)
-    inferred = image_layout(array.shape, name=name)
-    layout = layout or inferred
-    if layout == "chw":
-        array = np.moveaxis(array, 0, -1)
-    elif layout == "hw":
-        if array.ndim != 2:
-            raise ValueError(f"{name} has shape {array.shape}, which is not (H, W) as input_data_format says")
-        array = array[..., None]
-    channels = array.shape[-1]
-    if channels not in (1, 3, 4):
-        raise ValueError(f"{name} must have 1, 3 or 4 channels, got shape {array.shape} ({layout})")
-    return np.repeat(array, 3, axis=-1) if channels == 1 else array[..., :3]
+def _channel_stats(value: Any, *, name: str) -> np.ndarray:
+    """A float or 3 floats -> (3,) float64 per-channel statistics."""
+    stats = np.asarray(value, dtype=np.float64).reshape(-1)
+    if stats.size not in (1, 3):
+        raise ValueError(f"{name} must be a float or 3 floats (one per RGB channel), got {value!r}")
+    return np.broadcast_to(stats, (3,))
 
 
 def _stack_or_list(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -223,12 +149,11 @@ class SamImageProcessor:
         longest = _size_dict(size, square=False).get("longest_edge")
         if longest is None:
             raise ValueError(f"size must contain 'longest_edge', got {size!r}")
-        array = to_numpy(image)
-        layout = _LAYOUTS[input_data_format] or image_layout(array.shape, name="image")
-        hwc = np.moveaxis(array, 0, -1) if layout == "chw" else array
-        out = _pil_resize(hwc, preprocess_shape(hwc.shape[:2], longest), self.resample if resample is None else resample, name="image")
-        out_layout = _LAYOUTS[data_format] or layout
-        return np.moveaxis(out, -1, 0) if out_layout == "chw" and out.ndim == 3 else out
+        resample = self.resample if resample is None else resample
+        return _in_hwc(
+            lambda hwc: pil_resize(hwc, preprocess_shape(hwc.shape[:2], longest), resample, name="image"),
+            image, data_format, input_data_format,
+        )  # fmt: skip
 
     def pad_image(
         self,
@@ -240,12 +165,10 @@ class SamImageProcessor:
     ) -> np.ndarray:
         """Zero-pads an image array to (pad_size["height"], pad_size["width"]) at the bottom and right."""
         target = _size_dict(pad_size, square=True)
-        array = to_numpy(image)
-        layout = _LAYOUTS[input_data_format] or image_layout(array.shape, name="image")
-        hwc = np.moveaxis(array, 0, -1) if layout == "chw" else array
-        out = _pad_bottom_right(hwc, (target["height"], target["width"]), name="pad_size")
-        out_layout = _LAYOUTS[data_format] or layout
-        return np.moveaxis(out, -1, 0) if out_layout == "chw" and out.ndim == 3 else out
+        return _in_hwc(
+            lambda hwc: pad_bottom_right(hwc, (target["height"], target["width"]), name="pad_size"),
+            image, data_format, input_data_format,
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------------------------- batches
     def __call__(self, images: Any, segmentation_maps: Any = None, **kwargs: Any) -> BatchFeature:
@@ -288,25 +211,24 @@ class SamImageProcessor:
             BatchFeature with pixel_values (B, 3, 1024, 1024) float32, original_sizes (B, 2) int64 (h, w),
             reshaped_input_sizes (B, 2) int64, and labels (B, 256, 256) int64 when maps were given.
         """
-        opt = lambda value, default: default if value is None else value  # noqa: E731
-        size = _size_dict(opt(size, self.size), square=False)
-        pad = _size_dict(opt(pad_size, self.pad_size), square=True)
-        resample = opt(resample, self.resample)
-        do_resize, do_rescale = opt(do_resize, self.do_resize), opt(do_rescale, self.do_rescale)
-        do_normalize, do_pad = opt(do_normalize, self.do_normalize), opt(do_pad, self.do_pad)
-        rescale_factor = opt(rescale_factor, self.rescale_factor)
-        mean = np.broadcast_to(np.asarray(opt(image_mean, self.image_mean), dtype=np.float64), (3,))
-        std = np.broadcast_to(np.asarray(opt(image_std, self.image_std), dtype=np.float64), (3,))
+        size = _size_dict(_opt(size, self.size), square=False)
+        pad = _size_dict(_opt(pad_size, self.pad_size), square=True)
+        resample = _opt(resample, self.resample)
+        do_resize, do_rescale = _opt(do_resize, self.do_resize), _opt(do_rescale, self.do_rescale)
+        do_normalize, do_pad = _opt(do_normalize, self.do_normalize), _opt(do_pad, self.do_pad)
+        rescale_factor = _opt(rescale_factor, self.rescale_factor)
+        mean = _channel_stats(_opt(image_mean, self.image_mean), name="image_mean")
+        std = _channel_stats(_opt(image_std, self.image_std), name="image_std")
         input_layout = _LAYOUTS[input_data_format]
-        flat = _flat_images(images, name="images")
+        flat = flat_images(images, name="images")
         pixel_values, original_sizes, reshaped_sizes = [], [], []
         for index, image in enumerate(flat):
             name = f"images[{index}]" if len(flat) > 1 else "images"
-            array = _image_to_hwc3(image, do_convert_rgb=opt(do_convert_rgb, self.do_convert_rgb),
+            array = image_to_hwc3(image, do_convert_rgb=_opt(do_convert_rgb, self.do_convert_rgb),
                                    input_layout=input_layout, name=name)  # fmt: skip
             original_sizes.append(array.shape[:2])
             if do_resize:
-                array = _pil_resize(array, preprocess_shape(array.shape[:2], size["longest_edge"]), resample, name=name)
+                array = pil_resize(array, preprocess_shape(array.shape[:2], size["longest_edge"]), resample, name=name)
             reshaped_sizes.append(array.shape[:2])
             if do_rescale:
                 array = (array.astype(np.float64) * rescale_factor).astype(np.float32)
@@ -314,7 +236,7 @@ class SamImageProcessor:
                 array = array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float32)
                 array = (array - mean.astype(array.dtype)) / std.astype(array.dtype)
             if do_pad:
-                array = _pad_bottom_right(array, (pad["height"], pad["width"]), name="pad_size")
+                array = pad_bottom_right(array, (pad["height"], pad["width"]), name="pad_size")
             array = array.astype(np.float32)
             pixel_values.append(np.moveaxis(array, -1, 0) if data_format == "channels_first" else array)
         data = BatchFeature(
@@ -323,10 +245,10 @@ class SamImageProcessor:
             reshaped_input_sizes=np.asarray(reshaped_sizes, dtype=np.int64),
         )
         if segmentation_maps is not None:
-            maps = _flat_images(segmentation_maps, name="segmentation_maps")
+            maps = flat_images(segmentation_maps, name="segmentation_maps", item_ndim=2)
             check_batch_size("segmentation_maps", len(maps), len(flat))
-            mask_size = _size_dict(opt(mask_size, self.mask_size), square=False)
-            mask_pad = _size_dict(opt(mask_pad_size, self.mask_pad_size), square=True) if do_pad else None
+            mask_size = _size_dict(_opt(mask_size, self.mask_size), square=False)
+            mask_pad = _size_dict(_opt(mask_pad_size, self.mask_pad_size), square=True) if do_pad else None
             data["labels"] = _stack_or_list([
                 self._preprocess_map(m, original_sizes[i], mask_size if do_resize else None, mask_pad, index=i)
                 for i, m in enumerate(maps)
@@ -357,7 +279,7 @@ class SamImageProcessor:
             image = PIL.Image.fromarray(labels.astype(np.uint8 if fits_uint8 else np.int32))
             labels = np.asarray(image.resize((out_w, out_h), resample=PIL.Image.Resampling.NEAREST)).astype(np.int64)
         if mask_pad is not None:
-            labels = _pad_bottom_right(labels, (mask_pad["height"], mask_pad["width"]), name="mask_pad_size")
+            labels = pad_bottom_right(labels, (mask_pad["height"], mask_pad["width"]), name="mask_pad_size")
         return labels
 
     # ----------------------------------------------------------------------------------------- masks
@@ -424,7 +346,7 @@ class SamImageProcessor:
         """Writes preprocessor_config.json into ``save_directory`` (created if needed) atomically."""
         os.makedirs(save_directory, exist_ok=True)
         path = os.path.join(os.fspath(save_directory), IMAGE_PROCESSOR_NAME)
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_json(path, self.to_dict())
         return path
 
     @classmethod
@@ -434,9 +356,6 @@ class SamImageProcessor:
         Keyword arguments that are constructor arguments override the file; the rest go to
         ``huggingface_hub.hf_hub_download``.
         """
-        from .config import SAM_PRESETS
-        from .hub import resolve_file
-
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _CONFIG_FIELDS}
         name = os.fspath(name_or_path)
         if not os.path.isdir(name) and name in SAM_PRESETS:
@@ -446,18 +365,3 @@ class SamImageProcessor:
 
     def __repr__(self) -> str:
         return f"SamImageProcessor({json.dumps(self.to_dict(), sort_keys=True)})"
-
-
-def upscale_masks(
-    logits: np.ndarray, original_size: Any, reshaped_size: Any, pad_hw: tuple[int, int]
-) -> np.ndarray:
-    """(..., h, w) logits -> (..., H, W) float32: resize to ``pad_hw``, crop to ``reshaped_size``, resize to
-    ``original_size``; the three linear steps are folded into one row and one column matrix."""
-    (orig_h, orig_w), (crop_h, crop_w) = (int(v) for v in original_size), (int(v) for v in reshaped_size)
-    if not (0 < crop_h <= pad_hw[0] and 0 < crop_w <= pad_hw[1]):
-        raise ValueError(f"reshaped_input_sizes {(crop_h, crop_w)} must fit in pad_size {tuple(pad_hw)}")
-    if orig_h <= 0 or orig_w <= 0:
-        raise ValueError(f"original_sizes must be positive, got {(orig_h, orig_w)}")
-    rows = bilinear_matrix(crop_h, orig_h) @ bilinear_matrix(logits.shape[-2], pad_hw[0])[:crop_h]
-    cols = bilinear_matrix(crop_w, orig_w) @ bilinear_matrix(logits.shape[-1], pad_hw[1])[:crop_w]
-    return (rows.astype(np.float32) @ logits) @ cols.T.astype(np.float32)

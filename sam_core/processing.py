@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .image_processing import SamImageProcessor, preprocess_shape
+from .image_processing import SamImageProcessor
+from .image_transforms import preprocess_shape
 from .tensors import BatchFeature, to_numpy
 from .validation import check_batch_size, validate_boxes, validate_labels, validate_points
 

@@ -116,7 +116,9 @@ def validate_points(
     return points, implicit
 
 
-def validate_labels(input_labels: Any, points: list[list[np.ndarray]], *, implicit_prompt: bool) -> list[list[np.ndarray]]:
+def validate_labels(
+    input_labels: Any, points: list[list[np.ndarray]], *, implicit_prompt: bool
+) -> list[list[np.ndarray]]:
     """Checks labels against already validated points.
 
     Args:

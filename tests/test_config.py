@@ -81,7 +81,8 @@ def test_ours_to_json_to_transformers(tmp_path, name):
     "vision",
     [
         {},
-        {"hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16, "global_attn_indexes": [7, 15, 23, 31]},
+        {"hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16,
+         "global_attn_indexes": [7, 15, 23, 31]},  # fmt: skip
         {"hidden_size": 384, "mlp_dim": 1536},
         {"hidden_size": 96, "mlp_ratio": 2.5, "num_hidden_layers": 3, "global_attn_indexes": [2], "window_size": 7},
     ],
@@ -112,7 +113,9 @@ def test_hub_style_config_with_unknown_keys(tmp_path):
         "prompt_encoder_config": {"model_type": ""},
         "torch_dtype": "float32",
         "transformers_version": "4.36.2",
-        "vision_config": {"dropout": 0.0, "hidden_size": 384, "intermediate_size": 6144, "mlp_dim": 1536, "model_type": ""},
+        "vision_config": {
+            "dropout": 0.0, "hidden_size": 384, "intermediate_size": 6144, "mlp_dim": 1536, "model_type": ""
+        },  # fmt: skip
     }
     (tmp_path / CONFIG_NAME).write_text(json.dumps(hub_style))
     ours = SamConfig.from_pretrained(tmp_path)
@@ -139,6 +142,14 @@ def test_dict_round_trip_and_sub_config_instances():
     assert SamConfig(**json.loads(config.to_json_string())) == config
     assert SamVisionConfig.from_dict(vision.to_dict()) == vision
     assert config != SamConfig()
+
+
+def test_numpy_integers_become_ints():
+    import numpy as np
+
+    config = SamConfig(vision_config={"hidden_size": np.int64(384), "global_attn_indexes": np.array([2, 5])})
+    assert type(config.vision_config.hidden_size) is int and config.vision_config.global_attn_indexes == [2, 5]
+    json.loads(config.to_json_string())
 
 
 def test_save_pretrained_is_atomic_and_overwrites(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from sam_core import SamImageProcessor
-from sam_core.image_processing import IMAGE_PROCESSOR_NAME, bilinear_matrix, preprocess_shape
+from sam_core.image_processing import IMAGE_PROCESSOR_NAME
+from sam_core.image_transforms import bilinear_matrix, preprocess_shape
 from sam_core.tensors import BatchFeature
 from tolerances import MASK_AGREEMENT, PIXEL_ATOL
 
@@ -109,7 +110,8 @@ def test_no_resize_no_pad_keeps_sizes(ours, theirs):
     image = uint8_image(20, 30)
     out = ours(image, do_resize=False, do_pad=False)
     assert isinstance(out["pixel_values"], np.ndarray) and out["pixel_values"].shape == (1, 3, 20, 30)
-    np.testing.assert_allclose(out["pixel_values"][0], theirs(image, do_resize=False, do_pad=False)["pixel_values"][0], atol=PIXEL_ATOL)
+    reference = theirs(image, do_resize=False, do_pad=False)["pixel_values"][0]
+    np.testing.assert_allclose(out["pixel_values"][0], reference, atol=PIXEL_ATOL)
     ragged = ours([image, uint8_image(10, 10)], do_pad=False)
     assert isinstance(ragged["pixel_values"], list) and ragged["pixel_values"][1].shape == (3, 1024, 1024)
     with pytest.raises(ValueError, match="return_tensors"):
@@ -145,6 +147,8 @@ def test_segmentation_maps_batch_and_large_labels(ours, theirs):
     images = [uint8_image(40, 64), uint8_image(70, 30)]
     mine = ours(images, segmentation_maps=maps, return_tensors="np")
     np.testing.assert_array_equal(mine["labels"], theirs(images, segmentation_maps=maps, return_tensors="np")["labels"])
+    stacked = ours([images[0], images[0]], segmentation_maps=np.stack([maps[0], maps[0]]))["labels"]
+    np.testing.assert_array_equal(stacked, np.stack([mine["labels"][0]] * 2))
     instance_ids = (RNG.integers(0, 4, (40, 64)) * 1000).astype(np.int32)  # beyond uint8: transformers refuses
     labels = ours(images[0], segmentation_maps=instance_ids)["labels"]
     assert set(np.unique(labels)) <= {0, 1000, 2000, 3000}
@@ -154,8 +158,8 @@ def test_segmentation_maps_batch_and_large_labels(ours, theirs):
 def test_return_tensors(ours, return_tensors):
     if return_tensors == "tf":
         pytest.importorskip("tensorflow")
-    out = ours([_BASE, uint8_image(30, 20)], segmentation_maps=[RNG.integers(0, 2, (45, 70)), RNG.integers(0, 2, (30, 20))],
-               return_tensors=return_tensors)  # fmt: skip
+    maps = [RNG.integers(0, 2, (45, 70)), RNG.integers(0, 2, (30, 20))]
+    out = ours([_BASE, uint8_image(30, 20)], segmentation_maps=maps, return_tensors=return_tensors)
     assert isinstance(out, BatchFeature) and out.pixel_values is out["pixel_values"]
     expected_module = {None: "numpy", "np": "numpy", "pt": "torch", "tf": "tensorflow"}[return_tensors]
     for key, shape in [("pixel_values", (2, 3, 1024, 1024)), ("original_sizes", (2, 2)),
@@ -175,7 +179,9 @@ def test_batch_feature_to_casts_only_floats(ours):
 # ----------------------------------------------------------------------------------------- post-processing
 
 
-@pytest.mark.parametrize("in_size, out_size", [(256, 1024), (256, 257), (683, 1000), (1024, 333), (1024, 4000), (5, 3), (1, 4)])
+@pytest.mark.parametrize(
+    "in_size, out_size", [(256, 1024), (256, 257), (683, 1000), (1024, 333), (1024, 4000), (5, 3), (1, 4)]
+)
 def test_bilinear_matrix_matches_torch(in_size, out_size):
     x = RNG.standard_normal((1, 1, in_size, 3)).astype(np.float32)
     expected = torch.nn.functional.interpolate(torch.from_numpy(x), (out_size, 3), mode="bilinear", align_corners=False)
@@ -216,7 +222,8 @@ def test_post_process_logits_and_masks_match_transformers(ours, post_case):
 
 def test_post_process_returns_the_kind_it_was_given(ours, post_case):
     logits, originals, reshaped, _ = post_case
-    from_torch = ours.post_process_masks(torch.from_numpy(logits), torch.from_numpy(originals), torch.from_numpy(reshaped))
+    as_torch = [torch.from_numpy(v) for v in (logits, originals, reshaped)]
+    from_torch = ours.post_process_masks(*as_torch)
     from_list = ours.post_process_masks(list(logits), originals.tolist(), reshaped.tolist())
     from_numpy = ours.post_process_masks(logits, originals, reshaped)
     assert all(isinstance(m, torch.Tensor) and m.dtype == torch.bool for m in from_torch)

@@ -60,7 +60,9 @@ PROMPT_CASES = {
     "one box": dict(input_boxes=[[[4, 6, 60, 40]]]),
     "two boxes, float": dict(input_boxes=[[[4.3, 6.1, 60.7, 40.2], [0, 0, 79, 47]]]),
     "points and boxes": dict(
-        input_points=[[[[30, 20]], [[50, 25]]]], input_labels=[[[1], [0]]], input_boxes=[[[4, 6, 60, 40], [40, 10, 70, 30]]]
+        input_points=[[[[30, 20]], [[50, 25]]]],
+        input_labels=[[[1], [0]]],
+        input_boxes=[[[4, 6, 60, 40], [40, 10, 70, 30]]],
     ),
     "numpy prompts": dict(input_points=np.array([[[[30.0, 20.0]]]]), input_labels=np.array([[[1]]])),
     "torch prompts": dict(input_points=torch.tensor([[[30.0, 20.0], [3, 4]]]), input_labels=torch.tensor([[1, 0]]),

@@ -30,7 +30,7 @@ NAN = float("nan")
         (dict(input_points=np.array([[[[1.0, np.inf]]]])), "input_points.*NaN or infinite"),
         # labels: count and nesting must follow the points
         (dict(input_points=[[[1, 2], [3, 4]]], input_labels=[[1]]), r"input_labels\[0\] must have one label per point"),
-        (dict(input_points=[[[[1, 2]], [[3, 4]]]], input_labels=[[[1]]]), r"input_labels\[0\] must hold one label list per prompt"),
+        (dict(input_points=[[[[1, 2]], [[3, 4]]]], input_labels=[[[1]]]), r"input_labels\[0\] must hold one label"),
         (dict(input_points=[[[[1, 2]]]], input_labels=[[1]]), "input_labels must be nested"),
         (dict(input_points=[[[1, 2]]], input_labels=[[7]]), "input_labels.*point labels must be one of"),
         (dict(input_points=[[[1, 2]]], input_labels=[[1], [1]]), "input_labels has 2 image"),
@@ -113,6 +113,11 @@ def test_bad_segmentation_maps():
         processor(IMAGE, segmentation_maps=np.full((20, 30), 0.5))
     with pytest.raises(TypeError, match=r"segmentation_maps\[0\] must be a PIL"):
         processor(IMAGE, segmentation_maps=["map.png"])
+
+
+def test_bad_normalization_statistics():
+    with pytest.raises(ValueError, match="image_mean must be a float or 3 floats"):
+        SamImageProcessor(image_mean=[0.5, 0.5])(IMAGE)
 
 
 @pytest.mark.parametrize("value", ["torch", "jax", 1, "PT"])
