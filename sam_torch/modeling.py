@@ -16,6 +16,7 @@ from torch import nn
 from sam_core.config import SamConfig
 from sam_core.model_inputs import check_model_inputs
 from sam_core.outputs import SamImageSegmentationOutput
+from sam_core.validation import check_prompt_values
 
 from .image_encoder import VisionEncoder
 from .init import init_sam_weights
@@ -37,11 +38,6 @@ def _as_tensor(name: str, value: Any, dtype: torch.dtype | None = None) -> torch
     if dtype is not None and value.dtype != dtype:
         value = value.to(dtype)
     return value
-
-
-def _check_finite(name: str, value: torch.Tensor | None) -> None:
-    if value is not None and not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
 
 
 class SamModel(nn.Module):
@@ -95,6 +91,7 @@ class SamModel(nn.Module):
     ) -> tuple[torch.Tensor | None, torch.Tensor]:
         """Sparse (B, P, N', C) and dense (B, C, h, w) prompt embeddings."""
         points, labels, boxes, masks = self._prepare_prompts(input_points, input_labels, input_boxes, input_masks)
+        check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)
         return self.prompt_encoder(points, labels, boxes, masks)
 
     def _prepare_prompts(self, input_points, input_labels, input_boxes, input_masks):
@@ -102,8 +99,6 @@ class SamModel(nn.Module):
         labels = _as_tensor("input_labels", input_labels, torch.int64)
         boxes = _as_tensor("input_boxes", input_boxes, self.dtype)
         masks = _as_tensor("input_masks", input_masks, self.dtype)
-        _check_finite("input_points", points)
-        _check_finite("input_boxes", boxes)
         if masks is not None and masks.dim() == 3:
             masks = masks.unsqueeze(1)
         if points is not None and labels is None:
@@ -162,6 +157,7 @@ class SamModel(nn.Module):
             input_boxes=shape(boxes),
             input_masks=shape(masks),
         )
+        check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)
         hidden_states = attentions = None
         if pixel_values is not None:
             image_embeddings, hidden_states, attentions = self.vision_encoder(

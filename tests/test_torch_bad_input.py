@@ -48,6 +48,8 @@ def test_bad_images(model, kwargs, error, pattern):
         (dict(input_boxes=torch.zeros(1, 1, 3)), "input_boxes must have shape"),
         (dict(input_points=torch.zeros(1, 2, 1, 2), input_boxes=torch.zeros(1, 3, 4)), "same number of prompts"),
         (dict(input_masks=torch.zeros(1, 1, 128, 128)), "input_masks must have shape"),
+        (dict(input_boxes=torch.tensor([[[50.0, 10.0, 20.0, 40.0]]])), "input_boxes"),
+        (dict(input_points=torch.zeros(1, 1, 1, 2), input_labels=torch.tensor([[[3]]])), "input_labels holds"),
     ],
 )
 def test_bad_prompts(model, embeddings, kwargs, pattern):
