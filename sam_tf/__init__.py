@@ -1,1 +1,25 @@
-"""dualsam's Keras 3 backend (TensorFlow). TFSamModel lands here; see the project issues for its status."""
+"""dualsam's Keras 3 backend (TensorFlow): TFSamModel with the transformers API, sharing sam_core's configs and
+processors."""
+
+from sam_core import (
+    SamConfig,
+    SamImageProcessor,
+    SamMaskDecoderConfig,
+    SamProcessor,
+    SamPromptEncoderConfig,
+    SamVisionConfig,
+)
+from sam_core.outputs import SamImageSegmentationOutput
+
+from .modeling import TFSamModel
+
+__all__ = [
+    "SamConfig",
+    "SamImageProcessor",
+    "SamImageSegmentationOutput",
+    "SamMaskDecoderConfig",
+    "SamProcessor",
+    "SamPromptEncoderConfig",
+    "SamVisionConfig",
+    "TFSamModel",
+]

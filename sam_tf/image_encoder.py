@@ -1,0 +1,251 @@
+"""The SAM image encoder: a windowed ViT with decomposed relative positions and a conv neck (Keras 3, NHWC).
+
+Shape legend: B batch, C hidden size, H/W token grid (image_size / patch_size), T tokens, N heads, D head dim.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from sam_core.config import SamVisionConfig
+from sam_core.model_inputs import check_pixel_values_shape
+
+from .layers import LayerNorm2d, MLPBlock, SamLayer
+from .relative_position import add_rel_pos_bias, decomposed_rel_terms
+
+
+@keras.saving.register_keras_serializable(package="dualsam")
+class PatchEmbeddings(SamLayer):
+    """Non-overlapping patch projection: (B, 3, S, S) -> (B, S/p, S/p, C) channels-last tokens."""
+
+    def __init__(self, config: SamVisionConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.image_size = config.image_size
+        self.num_channels = config.num_channels
+        self.projection = keras.layers.Conv2D(
+            config.hidden_size, kernel_size=config.patch_size, strides=config.patch_size, name="projection"
+        )
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        self.projection.build((None, self.image_size, self.image_size, self.num_channels))
+
+    def call(self, pixel_values: tf.Tensor) -> tf.Tensor:
+        check_pixel_values_shape(tuple(pixel_values.shape), self.image_size, self.num_channels)
+        return self.projection(tf.transpose(pixel_values, (0, 2, 3, 1)))
+
+    def _constructor_config(self) -> dict[str, Any]:
+        return dict(config=self.config)
+
+
+@keras.saving.register_keras_serializable(package="dualsam")
+class VisionAttention(SamLayer):
+    """Multi-head self-attention with decomposed relative-position terms.
+
+    Args:
+        config: the vision config.
+        window_size: side of the attention window, or 0 for global attention over the whole grid.
+    """
+
+    def __init__(self, config: SamVisionConfig, window_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config, self.window_size = config, window_size
+        grid = config.image_size // config.patch_size
+        self.side = window_size if window_size > 0 else grid
+        self.num_attention_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.qkv = keras.layers.Dense(config.hidden_size * 3, use_bias=config.qkv_bias, name="qkv")
+        self.proj = keras.layers.Dense(config.hidden_size, name="proj")
+        self.use_rel_pos = config.use_rel_pos
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        self.qkv.build((None, self.config.hidden_size))
+        self.proj.build((None, self.config.hidden_size))
+        if self.use_rel_pos:
+            shape = (2 * self.side - 1, self.head_dim)
+            self.rel_pos_h = self.add_weight(shape=shape, initializer="zeros", name="rel_pos_h")
+            self.rel_pos_w = self.add_weight(shape=shape, initializer="zeros", name="rel_pos_w")
+
+    def call(self, hidden_states: tf.Tensor, output_attentions: bool = False) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(B, H, W, C) -> (B, H, W, C), plus the (B*N, T, T) softmax weights when output_attentions."""
+        batch = tf.shape(hidden_states)[0]
+        _, height, width, channels = hidden_states.shape
+        tokens = height * width
+        qkv = tf.reshape(self.qkv(hidden_states), (batch, tokens, 3, self.num_attention_heads, self.head_dim))
+        query, key, value = tf.unstack(tf.transpose(qkv, (2, 0, 3, 1, 4)), axis=0)  # (B, N, T, D) each
+        logits = tf.matmul(query * self.scale, key, transpose_b=True)
+        if self.use_rel_pos:
+            rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
+            logits = add_rel_pos_bias(logits, rel_h, rel_w)
+        probs = tf.nn.softmax(logits, axis=-1)
+        output = tf.matmul(probs, value)
+        weights = tf.reshape(probs, (-1, tokens, tokens)) if output_attentions else None
+        output = tf.reshape(tf.transpose(output, (0, 2, 1, 3)), (batch, height, width, channels))
+        return self.proj(output), weights
+
+    def _constructor_config(self) -> dict[str, Any]:
+        return dict(config=self.config, window_size=self.window_size)
+
+
+def window_partition(hidden_states: tf.Tensor, window_size: int) -> tuple[tf.Tensor, tuple[int, int]]:
+    """Zero-pads (B, H, W, C) to multiples of window_size and cuts it into (B*nW, ws, ws, C) windows.
+
+    Returns:
+        The windows and the padded (H', W').
+    """
+    _, height, width, channels = hidden_states.shape
+    pad_h = (window_size - height % window_size) % window_size
+    pad_w = (window_size - width % window_size) % window_size
+    hidden_states = tf.pad(hidden_states, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
+    padded_h, padded_w = height + pad_h, width + pad_w
+    windows = tf.transpose(
+        tf.reshape(hidden_states, (-1, padded_h // window_size, window_size, padded_w // window_size, window_size, channels)),
+        (0, 1, 3, 2, 4, 5),
+    )
+    return tf.reshape(windows, (-1, window_size, window_size, channels)), (padded_h, padded_w)
+
+
+def window_unpartition(
+    windows: tf.Tensor, window_size: int, padded_size: tuple[int, int], size: tuple[int, int]
+) -> tf.Tensor:
+    """Inverse of window_partition: (B*nW, ws, ws, C) -> (B, H, W, C) without the padding."""
+    padded_h, padded_w = padded_size
+    channels = windows.shape[-1]
+    hidden_states = tf.transpose(
+        tf.reshape(windows, (-1, padded_h // window_size, padded_w // window_size, window_size, window_size, channels)),
+        (0, 1, 3, 2, 4, 5),
+    )
+    hidden_states = tf.reshape(hidden_states, (-1, padded_h, padded_w, channels))
+    return hidden_states[:, : size[0], : size[1], :]
+
+
+@keras.saving.register_keras_serializable(package="dualsam")
+class VisionLayer(SamLayer):
+    """Pre-norm transformer block, windowed (window_size > 0) or global (window_size == 0)."""
+
+    def __init__(self, config: SamVisionConfig, window_size: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.layer_norm1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="layer_norm1")
+        self.attn = VisionAttention(config, window_size, name="attn")
+        self.layer_norm2 = keras.layers.LayerNormalization(epsilon=config.layer_norm_eps, name="layer_norm2")
+        self.mlp = MLPBlock(
+            hidden_size=config.hidden_size, mlp_dim=config.mlp_dim, hidden_act=config.hidden_act, name="mlp"
+        )
+        self.window_size = window_size
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        width = (None, self.config.hidden_size)
+        self.layer_norm1.build(width)
+        self.attn.build()
+        self.layer_norm2.build(width)
+        self.mlp.build()
+
+    def call(self, hidden_states: tf.Tensor, output_attentions: bool = False) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(B, H, W, C) -> (B, H, W, C) and the attention weights (or None)."""
+        residual = hidden_states
+        hidden_states = self.layer_norm1(hidden_states)
+        if self.window_size > 0:
+            size = (hidden_states.shape[1], hidden_states.shape[2])
+            hidden_states, padded_size = window_partition(hidden_states, self.window_size)
+        hidden_states, weights = self.attn(hidden_states, output_attentions=output_attentions)
+        if self.window_size > 0:
+            hidden_states = window_unpartition(hidden_states, self.window_size, padded_size, size)
+        hidden_states = residual + hidden_states
+        hidden_states = hidden_states + self.mlp(self.layer_norm2(hidden_states))
+        return hidden_states, weights
+
+    def _constructor_config(self) -> dict[str, Any]:
+        return dict(config=self.config, window_size=self.window_size)
+
+
+@keras.saving.register_keras_serializable(package="dualsam")
+class VisionNeck(SamLayer):
+    """1x1 conv, layer norm, 3x3 conv, layer norm: (B, H, W, C) -> (B, H, W, output_channels)."""
+
+    def __init__(self, config: SamVisionConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.conv1 = keras.layers.Conv2D(config.output_channels, kernel_size=1, use_bias=False, name="conv1")
+        self.layer_norm1 = LayerNorm2d(config.output_channels, name="layer_norm1")
+        self.conv2 = keras.layers.Conv2D(
+            config.output_channels, kernel_size=3, padding="same", use_bias=False, name="conv2"
+        )
+        self.layer_norm2 = LayerNorm2d(config.output_channels, name="layer_norm2")
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        self.conv1.build((None, None, None, self.config.hidden_size))
+        self.layer_norm1.build()
+        self.conv2.build((None, None, None, self.config.output_channels))
+        self.layer_norm2.build()
+
+    def call(self, hidden_states: tf.Tensor) -> tf.Tensor:
+        hidden_states = self.layer_norm1(self.conv1(hidden_states))
+        return self.layer_norm2(self.conv2(hidden_states))
+
+    def _constructor_config(self) -> dict[str, Any]:
+        return dict(config=self.config)
+
+
+@keras.saving.register_keras_serializable(package="dualsam")
+class VisionEncoder(SamLayer):
+    """Patch embedding, absolute positions, the transformer layers and the neck.
+
+    Args:
+        config: the vision config.
+    """
+
+    def __init__(self, config: SamVisionConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.patch_embed = PatchEmbeddings(config, name="patch_embed")
+        self.grid = config.image_size // config.patch_size
+        self.pos_embed = None
+        self.layers = [
+            VisionLayer(
+                config, window_size=0 if i in config.global_attn_indexes else config.window_size, name=f"layers_{i}"
+            )
+            for i in range(config.num_hidden_layers)
+        ]
+        self.neck = VisionNeck(config, name="neck")
+
+    def build(self, input_shape: tuple | None = None) -> None:
+        self.patch_embed.build()
+        if self.config.use_abs_pos:
+            shape = (1, self.grid, self.grid, self.config.hidden_size)
+            self.pos_embed = self.add_weight(shape=shape, initializer="zeros", name="pos_embed")
+        for layer in self.layers:
+            layer.build()
+        self.neck.build()
+
+    def call(
+        self, pixel_values: tf.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
+    ) -> tuple[tf.Tensor, tuple[tf.Tensor, ...] | None, tuple[tf.Tensor, ...] | None]:
+        """(B, 3, S, S) pixels -> (B, H, W, output_channels) embeddings, hidden states, attentions.
+
+        Hidden states are the L+1 channels-last (B, H, W, C) grids: the embeddings, then each layer's output.
+        """
+        hidden_states = self.patch_embed(pixel_values)
+        if self.pos_embed is not None:
+            hidden_states = hidden_states + self.pos_embed
+        all_hidden = [hidden_states] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for layer in self.layers:
+            hidden_states, weights = layer(hidden_states, output_attentions=output_attentions)
+            if all_hidden is not None:
+                all_hidden.append(hidden_states)
+            if all_attentions is not None:
+                all_attentions.append(weights)
+        embeddings = self.neck(hidden_states)
+        return (
+            embeddings,
+            tuple(all_hidden) if all_hidden is not None else None,
+            tuple(all_attentions) if all_attentions is not None else None,
+        )
+
+    def _constructor_config(self) -> dict[str, Any]:
+        return dict(config=self.config)
