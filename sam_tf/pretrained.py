@@ -16,27 +16,17 @@ import numpy as np
 from sam_core import layouts, weights
 from sam_core.config import SamConfig
 from sam_core.h5_layout import read_keras_h5, write_keras_h5
-from sam_core.hub import resolve_file
-
-_CANDIDATES = (weights.TF_H5_NAME, weights.SAFETENSORS_NAME, weights.SAFETENSORS_INDEX_NAME)
-
+from sam_core.checkpoints import read_checkpoint
 
 def read_weights(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
-    """Finds and reads the weight files of a directory or hub id into canonical (torch-layout) numpy arrays."""
-    name = os.fspath(name_or_path)
-    for candidate in _CANDIDATES:
-        path = resolve_file(name, candidate, required=False, **hub_kwargs)
-        if path is None:
-            continue
-        if candidate == weights.TF_H5_NAME:
-            return layouts.hf_tf_to_canonical(read_keras_h5(path))
-        if candidate == weights.SAFETENSORS_INDEX_NAME:
-            state: dict[str, np.ndarray] = {}
-            for shard in weights.sharded_files(path):
-                state.update(weights.read_safetensors(resolve_file(name, shard, **hub_kwargs)))
-            return state
-        return weights.read_safetensors(path)
-    raise FileNotFoundError(f"no weights in {name}: looked for {', '.join(_CANDIDATES)}")
+    """Finds and reads the weight files of a directory or hub id into canonical (torch-layout) numpy arrays:
+    tf_model.h5 first, then torch-format safetensors (single or sharded)."""
+    readers = {
+        weights.TF_H5_NAME: lambda path: layouts.hf_tf_to_canonical(read_keras_h5(path)),
+        weights.SAFETENSORS_NAME: weights.read_safetensors,
+        weights.SAFETENSORS_INDEX_NAME: weights.read_safetensors,
+    }
+    return read_checkpoint(name_or_path, readers, **hub_kwargs)
 
 
 def canonical_variables(model: keras.Model) -> dict[str, keras.Variable]:

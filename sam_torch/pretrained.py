@@ -13,16 +13,8 @@ import numpy as np
 import torch
 
 from sam_core import weights
+from sam_core.checkpoints import TORCH_FILES, read_checkpoint
 from sam_core.config import SamConfig
-from sam_core.hub import resolve_file
-
-_CANDIDATES = (
-    weights.SAFETENSORS_NAME,
-    weights.SAFETENSORS_INDEX_NAME,
-    weights.TORCH_BIN_NAME,
-    weights.TORCH_BIN_INDEX_NAME,
-)
-
 
 def load_torch_bin(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Reads a pickled torch state dict with weights_only=True; anything needing full unpickling is refused."""
@@ -43,26 +35,10 @@ def load_torch_bin(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def read_weights(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
-    """Finds and reads the weight files of a directory or hub id into numpy arrays."""
-    name = os.fspath(name_or_path)
-    for candidate in _CANDIDATES:
-        path = resolve_file(name, candidate, required=False, **hub_kwargs)
-        if path is None:
-            continue
-        if candidate.endswith(".index.json"):
-            state: dict[str, np.ndarray] = {}
-            for shard in weights.sharded_files(path):
-                shard_path = resolve_file(name, shard, **hub_kwargs)
-                state.update(_read_one(shard_path))
-            return state
-        return _read_one(path)
-    raise FileNotFoundError(f"no weights in {name}: looked for {', '.join(_CANDIDATES)}")
-
-
-def _read_one(path: str) -> dict[str, np.ndarray]:
-    if path.endswith(".safetensors"):
-        return weights.read_safetensors(path)
-    return load_torch_bin(path)
+    """Finds and reads the weight files of a directory or hub id (safetensors first) into numpy arrays."""
+    safetensors, torch_bin = weights.read_safetensors, load_torch_bin
+    readers = dict(zip(TORCH_FILES, (safetensors, safetensors, torch_bin, torch_bin)))
+    return read_checkpoint(name_or_path, readers, **hub_kwargs)
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, np.ndarray], source: str = "checkpoint") -> None:
