@@ -7,6 +7,8 @@ import sys
 
 from importlib import metadata
 
+from weights_convert import cli as convert_cli
+
 
 def _version() -> str:
     try:
@@ -18,7 +20,11 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dualsam", description="Segment Anything for PyTorch and Keras 3.")
     parser.add_argument("--version", action="version", version=f"dualsam {_version()}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    convert = commands.add_parser(
+        "convert", help="convert SAM weights between Meta, PyTorch and Keras", description=convert_cli.DESCRIPTION
+    )
+    convert_cli.add_arguments(convert)
     return parser
 
 
@@ -28,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command == "convert":
+        return convert_cli.run(args)
     return 0
 
 

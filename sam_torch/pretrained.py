@@ -47,7 +47,13 @@ def load_state_into(model: torch.nn.Module, state: dict[str, np.ndarray], source
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     weights.check_state_shapes(expected, {k: tuple(v.shape) for k, v in state.items()}, source=source)
     dtype = next(iter(model.state_dict().values())).dtype
-    model.load_state_dict({k: torch.from_numpy(np.asarray(v)).to(dtype) for k, v in state.items()}, strict=True)
+    # numpy has no native bfloat16 (safetensors returns ml_dtypes arrays), so those go through float32.
+    tensors = {k: torch.from_numpy(_torch_compatible(np.asarray(v))).to(dtype) for k, v in state.items()}
+    model.load_state_dict(tensors, strict=True)
+
+
+def _torch_compatible(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 def load_pretrained(cls: type, name_or_path: str | os.PathLike, config: SamConfig | None = None, **hub_kwargs: Any):

@@ -1,0 +1,167 @@
+"""--verify: the converted files reproduce the source model on a fixed probe.
+
+The source-side model is dualsam's model of the source's framework (TFSamModel for a Keras h5, SamModel otherwise)
+filled in memory from the source tensors (after the rename and the dtype rounding; so a bfloat16 conversion is
+checked against the bfloat16-rounded source, not against float32 arithmetic). The destination-side models are
+loaded from the written directory by dualsam's own ``from_pretrained`` of each backend written. The probe is one
+image with point, box, point+box and mask prompts, multimask on and off; every output must satisfy max|Δ| <= VERIFY_RTOL * max(1, max|ref|).
+
+Shape legend: S image size, L low-res mask side (4 * S / patch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from sam_core.backend import ModelBackend
+from sam_core.config import SamConfig
+from sam_core.tensors import to_numpy
+
+from .read import TRANSFORMERS_TF
+
+#: Outputs relative to max(1, max|ref|): float32 accumulation order differs between backends.
+VERIFY_RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One output of one destination model against the source-side model."""
+
+    model: str
+    output: str
+    max_abs_diff: float
+    bound: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.max_abs_diff <= self.bound)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAIL"
+        return f"{self.model:<6} {self.output:<34} max|Δ| {self.max_abs_diff:.3g}  (bound {self.bound:.3g})  {verdict}"
+
+
+def probe_inputs(config: SamConfig) -> tuple[np.ndarray, list[dict]]:
+    """The fixed probe: (1, 3, S, S) pixel values (a smooth pattern, zero padding below) and the prompts.
+
+    Returns:
+        pixel values and a list of prompt dicts (name, points (1,1,N,2), labels (1,1,N), boxes (1,1,4), masks
+        (1,1,L,L)), each in the S-pixel frame.
+    """
+    side = config.vision_config.image_size
+    low_res = 4 * (side // config.vision_config.patch_size)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    channels = [np.sin(6 * xx + c) * np.cos(4 * yy - c) + 0.5 * (xx - yy) for c in range(3)]
+    pixels = np.stack(channels)[None].astype(np.float32)
+    pixels[..., int(0.75 * side):, :] = 0.0
+    u, v = np.mgrid[0:low_res, 0:low_res].astype(np.float32) / low_res
+    mask = (8.0 - 40.0 * ((u - 0.4) ** 2 + (v - 0.5) ** 2))[None, None].astype(np.float32)
+    point = np.array([[[[0.3 * side, 0.45 * side]]]], np.float32)
+    box = np.array([[[0.1 * side, 0.2 * side, 0.7 * side, 0.65 * side]]], np.float32)
+    prompts = [
+        {"name": "point", "points": point, "labels": np.ones((1, 1, 1), np.int64)},
+        {"name": "box", "boxes": box},
+        {"name": "point+box", "points": point, "labels": np.ones((1, 1, 1), np.int64), "boxes": box},
+        {"name": "point+mask", "points": point, "labels": np.ones((1, 1, 1), np.int64), "masks": mask},
+    ]
+    return pixels, prompts
+
+
+def run_probe(model, config: SamConfig) -> dict[str, np.ndarray]:
+    """Runs the probe on a torch or Keras SAM model; returns output name -> numpy array."""
+    backend = ModelBackend(model)
+    pixels, prompts = probe_inputs(config)
+    embeddings = backend.embed(pixels)
+    outputs = {"image_embeddings": to_numpy(embeddings)}
+    for prompt in prompts:
+        for multimask in (True, False):
+            logits, iou = backend.decode(
+                embeddings,
+                points=prompt.get("points"),
+                labels=prompt.get("labels"),
+                boxes=prompt.get("boxes"),
+                masks=prompt.get("masks"),
+                multimask_output=multimask,
+            )
+            tag = f"{prompt['name']}/{'multi' if multimask else 'single'}"
+            outputs[f"{tag}/pred_masks"], outputs[f"{tag}/iou_scores"] = logits, iou
+    return outputs
+
+
+def compare(model: str, ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> list[Comparison]:
+    """max|Δ| per output against the bound VERIFY_RTOL * max(1, max|ref|)."""
+    out = []
+    for name, ref in reference.items():
+        ref64, ours64 = np.asarray(ref, np.float64), np.asarray(ours[name], np.float64)
+        diff = float(np.max(np.abs(ours64 - ref64))) if ours64.shape == ref64.shape else float("inf")
+        out.append(Comparison(model, name, diff, VERIFY_RTOL * max(1.0, float(np.max(np.abs(ref64))))))
+    return out
+
+
+def source_model(config: SamConfig, state: dict[str, np.ndarray], framework: str):
+    """dualsam's model of the source's framework ("torch" or "tf") with the source tensors loaded in memory.
+
+    Args:
+        config: the output config.
+        state: float32 tensors under canonical names, in torch layout (the Keras loader transposes them).
+        framework: "tf" for a Keras source, else "torch".
+    """
+    if framework == "tf":
+        from sam_tf import TFSamModel
+        from sam_tf.pretrained import load_state_into
+
+        model = TFSamModel(config)
+    else:
+        from sam_torch import SamModel
+        from sam_torch.pretrained import load_state_into
+
+        model = SamModel(config)
+    load_state_into(model, state, source="source tensors")
+    return model
+
+
+def destination_model(directory: str, target: str):
+    """The written directory loaded by dualsam's ``from_pretrained`` of one backend ("torch" or "tf")."""
+    if target == "torch":
+        from sam_torch import SamModel
+
+        return SamModel.from_pretrained(directory)
+    from sam_tf import TFSamModel
+
+    return TFSamModel.from_pretrained(directory)
+
+
+def verify_directory(
+    directory: str,
+    config: SamConfig,
+    state: dict[str, np.ndarray],
+    layout: str,
+    targets: tuple[str, ...],
+    log: Callable[[str], None],
+) -> list[Comparison]:
+    """Runs the probe on the source-side model and on each written backend; logs one line per output.
+
+    Args:
+        directory: the written (not yet published) output directory.
+        config: the output config.
+        state: the converted tensors as float32, canonical names.
+        layout: the source naming; a Keras source is modelled by TFSamModel, the others by SamModel.
+        targets: the backends written ("torch", "tf").
+        log: where the comparison lines go.
+    """
+    framework = "tf" if layout == TRANSFORMERS_TF else "torch"
+    reference = run_probe(source_model(config, state, framework), config)
+    comparisons: list[Comparison] = []
+    for target in targets:
+        ours = run_probe(destination_model(directory, target), config)
+        comparisons.extend(compare(target, ours, reference))
+    log(f"verify: {layout} source ({framework} model) vs {', '.join(targets)} output, {len(reference)} outputs each")
+    for comparison in comparisons:
+        log(str(comparison))
+    return comparisons
