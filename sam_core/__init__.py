@@ -5,13 +5,17 @@ Importing this package never imports torch or tensorflow; they are loaded lazily
 
 from .config import SAM_PRESETS, SamConfig, SamMaskDecoderConfig, SamPromptEncoderConfig, SamVisionConfig
 from .image_processing import SamImageProcessor
+from .mask_generator import SamAutomaticMaskGenerator
+from .predictor import SamPredictor
 from .processing import SamProcessor
 
 __all__ = [
     "SAM_PRESETS",
+    "SamAutomaticMaskGenerator",
     "SamConfig",
     "SamImageProcessor",
     "SamMaskDecoderConfig",
+    "SamPredictor",
     "SamProcessor",
     "SamPromptEncoderConfig",
     "SamVisionConfig",

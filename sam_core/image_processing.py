@@ -28,6 +28,7 @@ from .image_transforms import (
     preprocess_shape,
     upscale_masks,
 )
+from .mask_generation_methods import MaskGenerationMethods
 from .tensors import BatchFeature, normalize_return_tensors, to_framework, to_framework_like, to_numpy
 from .validation import check_batch_size, check_image_dtype, check_image_object, image_layout
 
@@ -77,7 +78,7 @@ def _stack_or_list(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
     return np.stack(arrays) if all(a.shape == arrays[0].shape for a in arrays) else arrays
 
 
-class SamImageProcessor:
+class SamImageProcessor(MaskGenerationMethods):
     """Prepares images (and segmentation maps) for SAM and post-processes its masks.
 
     Args mirror transformers' SamImageProcessor; every one can be overridden per call of ``preprocess``.

@@ -1,0 +1,141 @@
+"""Upscaling low-resolution mask logits to the original image, as one separable linear map.
+
+SAM's post-processing is: bilinear (align_corners=False) from the low-res grid (256) to the padded input
+square (1024), crop to the resized image (h, w), then bilinear to the original size (H, W). Every step is
+linear and separable, so the whole chain is one (H, 256) matrix applied to the rows and one (W, 256) matrix
+applied to the columns. Each output row draws on at most a few neighbouring low-res rows, so the row map is
+stored as a start index plus a short run of weights ("taps") and applied with gathers; the column map, which
+produces the full-size output, is a dense matmul (BLAS is faster there than gathers, and the extra terms
+are exact zeros).
+
+Shape legend: L low-res side (256), S padded input side (1024), h/w resized size, H/W output size,
+T taps per output pixel, M masks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ..image_transforms import bilinear_matrix
+
+
+def _composed_matrix(low_res_size: int, padded_size: int, kept: int, out_size: int) -> np.ndarray:
+    """(out_size, low_res_size): resize low-res -> padded, keep the first ``kept``, resize kept -> out_size."""
+    return bilinear_matrix(kept, out_size) @ bilinear_matrix(low_res_size, padded_size)[:kept]
+
+
+def _to_taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Banded (out, in) matrix -> (start (out,) int64, weights (out, T) float32) with T the widest band."""
+    nonzero = matrix != 0
+    first = np.argmax(nonzero, axis=1)
+    last = matrix.shape[1] - 1 - np.argmax(nonzero[:, ::-1], axis=1)
+    width = int((last - first).max()) + 1
+    start = np.minimum(first, matrix.shape[1] - width)
+    columns = start[:, None] + np.arange(width)[None, :]
+    weights = np.take_along_axis(matrix, columns, axis=1)
+    return start.astype(np.int64), weights.astype(np.float32)
+
+
+#: Relative float32 slack of the upscaled values, used to keep count_bounds safe.
+ROUNDING_MARGIN = 1e-5
+
+
+class MaskUpscaler:
+    """Maps (..., L, L) low-res logits to (..., H, W) logits at the original image size.
+
+    Args:
+        input_size: (h, w), the resized image inside the padded square.
+        original_size: (H, W), the output size.
+        padded_size: S, the model's input side (1024).
+        low_res_size: L, the mask decoder's output side (256).
+    """
+
+    def __init__(
+        self,
+        input_size: tuple[int, int],
+        original_size: tuple[int, int],
+        *,
+        padded_size: int = 1024,
+        low_res_size: int = 256,
+    ) -> None:
+        self.input_size = tuple(int(s) for s in input_size)
+        self.original_size = tuple(int(s) for s in original_size)
+        self.low_res_size = int(low_res_size)
+        rows = _composed_matrix(low_res_size, padded_size, self.input_size[0], self.original_size[0])
+        cols = _composed_matrix(low_res_size, padded_size, self.input_size[1], self.original_size[1])
+        self._row_start, self._row_weights = _to_taps(rows)
+        self._col_matrix_t = np.ascontiguousarray(cols.T.astype(np.float32))  # (L, W)
+        col_start, col_weights = _to_taps(cols)
+        # For count bounds: how many output rows / columns read each window of low-res rows / columns.
+        self._row_window, self._col_window = self._row_weights.shape[1], col_weights.shape[1]
+        rows_per_start = np.bincount(self._row_start, minlength=low_res_size)
+        cols_per_start = np.bincount(col_start, minlength=low_res_size)
+        self._rows_per_start = rows_per_start[: low_res_size - self._row_window + 1]
+        self._cols_per_start = cols_per_start[: low_res_size - self._col_window + 1]
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """Upscales (..., L, L) logits to (..., H, W) float32."""
+        logits = np.asarray(logits, dtype=np.float32)
+        if logits.shape[-2:] != (self.low_res_size, self.low_res_size):
+            raise ValueError(
+                f"expected low-res logits of shape (..., {self.low_res_size}, {self.low_res_size}), "
+                f"got {logits.shape}"
+            )
+        rows = _apply_taps(logits, self._row_start, self._row_weights, axis=-2)  # (..., H, L)
+        return np.matmul(rows, self._col_matrix_t)
+
+    def count_bounds(self, logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds on the number of upscaled pixels above ``threshold``, without upscaling.
+
+        Every output pixel is a convex combination of a small window of low-res cells, so it lies between the
+        window's min and max: pixels whose window min is above the threshold are surely above, pixels whose
+        window max is not above it surely are not. A margin covers float32 rounding, keeping the bounds safe.
+
+        Args:
+            logits: (M, L, L) low-res logits.
+            threshold: the logit threshold.
+
+        Returns:
+            (lower, upper): (M,) int64 counts with lower <= |upscaled > threshold| <= upper.
+        """
+        logits = np.asarray(logits, dtype=np.float32)
+        low, high = _window_extremes(logits, self._row_window, self._col_window)
+        margin = ROUNDING_MARGIN * np.maximum(1.0, np.abs(logits).max(axis=(-2, -1), initial=0.0))[:, None, None]
+        rows, cols = self._rows_per_start, self._cols_per_start
+        lower = np.einsum("r,mrc,c->m", rows, (low > threshold + margin).astype(np.int64), cols)
+        upper = np.einsum("r,mrc,c->m", rows, (high > threshold - margin).astype(np.int64), cols)
+        return lower, upper
+
+
+def _window_extremes(values: np.ndarray, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max of (..., L, L) over every rows x cols window: (..., L-rows+1, L-cols+1) each."""
+    low = high = values
+    for axis, size in ((-2, rows), (-1, cols)):
+        length = low.shape[axis] - size + 1
+        window = [np.take(low, np.arange(t, t + length), axis=axis) for t in range(size)]
+        low = np.minimum.reduce(window)
+        window = [np.take(high, np.arange(t, t + length), axis=axis) for t in range(size)]
+        high = np.maximum.reduce(window)
+    return low, high
+
+
+def _apply_taps(values: np.ndarray, start: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """out[..., i, ...] = sum_t weights[i, t] * values[..., start[i] + t, ...] along ``axis``."""
+    shape = [1] * values.ndim
+    shape[axis] = len(start)
+    out = None
+    for tap in range(weights.shape[1]):
+        term = np.take(values, start + tap, axis=axis)
+        term *= weights[:, tap].reshape(shape)
+        out = term if out is None else np.add(out, term, out=out)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def cached_upscaler(
+    input_size: tuple[int, int], original_size: tuple[int, int], padded_size: int, low_res_size: int
+) -> MaskUpscaler:
+    """A shared MaskUpscaler per geometry (crops of one layer share theirs)."""
+    return MaskUpscaler(input_size, original_size, padded_size=padded_size, low_res_size=low_res_size)
