@@ -1,0 +1,146 @@
+"""What the ``dualsam`` image subcommands share: one-line errors, model options, image input and atomic outputs.
+
+Exit codes follow ``dualsam convert``: 0 ok, 2 bad input (one line on stderr, no traceback). Importing this module
+imports no framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .atomic import atomic_path
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """Bad input to a subcommand: printed as ``dualsam COMMAND: error: MESSAGE`` with exit code 2.
+
+    Args:
+        message: one line for the user.
+        command: the subcommand, when the error is raised before it runs (argument parsing).
+    """
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(" ".join(str(message).split()))
+        self.command = command
+
+
+def one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Makes ``parser`` raise CliError (one line, exit 2 in ``main``) instead of printing usage and exiting."""
+
+    def error(message: str) -> None:
+        raise CliError(f"{message} (see dualsam {command} --help)", command)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and --backend, shared by segment and generate."""
+    parser.add_argument(
+        "--model", metavar="DIR|HUB_ID|FILE.pth",
+        help="a transformers-layout directory, a Hugging Face Hub id, or a weight file such as Meta's .pth "
+        "(default: the bundled model, once the package ships one)",
+    )  # fmt: skip
+    add_config_argument(parser)
+    parser.add_argument(
+        "--backend", metavar="torch|tf", help="framework to run on (default: torch if installed, else tf)"
+    )  # fmt: skip
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """--config, for weight files without a config.json whose shapes leave the architecture open."""
+    parser.add_argument(
+        "--config", metavar="PRESET|config.json",
+        help="the architecture, when MODEL has no config.json (default: inferred from the tensor shapes)",
+    )  # fmt: skip
+
+
+def add_out_argument(parser: argparse.ArgumentParser, suffix: str) -> None:
+    parser.add_argument(
+        "--out", metavar="DIR", help=f"output directory (default: ./IMAGE_STEM_{suffix}, created if needed)"
+    )  # fmt: skip
+
+
+def version() -> str:
+    try:
+        return metadata.version("dualsam")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def load_image(path: str) -> np.ndarray:
+    """Reads an image file as (H, W, 3) uint8 RGB, applying its EXIF orientation.
+
+    Raises:
+        CliError: missing, unreadable or not an image.
+    """
+    if not os.path.exists(path):
+        raise CliError(f"image {path} does not exist")
+    if os.path.isdir(path):
+        raise CliError(f"image {path} is a directory, not an image file")
+    try:
+        with Image.open(path) as image:
+            image = ImageOps.exif_transpose(image)
+            rgb = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise CliError(f"cannot read image {path}: {error}") from error
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise CliError(f"image {path} is empty")
+    return rgb
+
+
+def output_dir(out: str | None, image_path: str, suffix: str) -> str:
+    """The output directory: --out, or ./STEM_SUFFIX. Must not be an existing file."""
+    directory = out or f"{os.path.splitext(os.path.basename(image_path))[0]}_{suffix}"
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CliError(f"--out {directory} exists and is not a directory")
+    return directory
+
+
+def output_path(directory: str, name: str, image_path: str) -> str:
+    """``directory/name``, refusing a path that is the input image."""
+    path = os.path.join(directory, name)
+    if os.path.exists(path) and os.path.samefile(path, image_path):
+        raise CliError(f"refusing to overwrite the input image {image_path}: choose another --out")
+    return path
+
+
+def write_png(image: np.ndarray | Image.Image, path: str) -> None:
+    """Writes a PNG atomically."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
+def write_json(content: Any, path: str) -> None:
+    """Writes JSON (indented) atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, indent=2)
+            handle.write("\n")
+
+
+class Timings(dict):
+    """Stage name -> seconds (rounded to ms), filled by ``with timings.stage(name):``."""
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[f"{name}_s"] = round(time.perf_counter() - start, 3)

@@ -1,0 +1,160 @@
+"""``dualsam segment IMAGE``: prompt SAM with points and/or a box and write the masks.
+
+Outputs in --out (default ./IMAGE_STEM_segment): ``mask_K.png`` (binary masks at the image size, 0/255, in the
+model's output order), ``overlay.png`` (masks coloured over the image with the prompt markers) and ``result.json``
+(scores, areas, boxes, prompts, model, backend, timings). Each file is written atomically; stale ``mask_K.png``
+files of an earlier run with more masks are removed. Importing this module imports no framework.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from .cli_common import (
+    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, output_dir, output_path, version,
+    write_json, write_png,
+)  # fmt: skip
+
+DESCRIPTION = (
+    "Segment an image from point and/or box prompts (pixel coordinates of the image). Writes mask_K.png, "
+    "overlay.png and result.json into --out."
+)
+MASK_NAME = "mask_{}.png"
+_MASK_FILE = re.compile(r"^mask_(\d+)\.png$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The segment arguments."""
+    parser.add_argument("image", metavar="IMAGE", help="the image file (any format Pillow reads)")
+    parser.add_argument(
+        "--point", metavar="X,Y[,LABEL]", action="append", default=[],
+        help="a point prompt in pixels; LABEL 1 foreground (default) or 0 background; repeatable",
+    )  # fmt: skip
+    parser.add_argument("--box", metavar="X1,Y1,X2,Y2", help="a box prompt in pixels (top-left, bottom-right)")
+    parser.add_argument("--multimask", action="store_true", help="return SAM's three masks instead of one")
+    add_model_arguments(parser)
+    add_out_argument(parser, "segment")
+    return parser
+
+
+def _numbers(text: str, option: str, counts: tuple[int, ...], form: str) -> list[float]:
+    parts = text.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(parts) not in counts or len(values) != len(parts) or not all(math.isfinite(v) for v in values):
+        raise CliError(f"{option} {text!r} is malformed: expected {form} with finite numbers")
+    return values
+
+
+def parse_point(text: str) -> tuple[float, float, int]:
+    """``X,Y`` or ``X,Y,LABEL`` -> (x, y, label); LABEL must be 1 or 0."""
+    values = _numbers(text, "--point", (2, 3), "X,Y or X,Y,LABEL")
+    label = values[2] if len(values) == 3 else 1.0
+    if label not in (0.0, 1.0):
+        raise CliError(f"--point {text!r}: LABEL must be 1 (foreground) or 0 (background)")
+    return values[0], values[1], int(label)
+
+
+def parse_box(text: str) -> list[float]:
+    """``X1,Y1,X2,Y2`` with X1 < X2 and Y1 < Y2."""
+    box = _numbers(text, "--box", (4,), "X1,Y1,X2,Y2")
+    if not (box[0] < box[2] and box[1] < box[3]):
+        raise CliError(f"--box {text!r}: expected X1 < X2 and Y1 < Y2 (top-left, then bottom-right corner)")
+    return box
+
+
+def check_inside(points: np.ndarray, box: list[float] | None, size: tuple[int, int]) -> None:
+    """Prompts must lie in the image: 0 <= x <= W, 0 <= y <= H."""
+    height, width = size
+    for x, y in points:
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise CliError(f"--point {x:g},{y:g} lies outside the {width}x{height} image")
+    if box is not None and not (0 <= box[0] and 0 <= box[1] and box[2] <= width and box[3] <= height):
+        raise CliError(f"--box {','.join(f'{v:g}' for v in box)} lies outside the {width}x{height} image")
+
+
+def mask_summary(masks: np.ndarray) -> tuple[list[int], list[list[int] | None]]:
+    """Areas and tight XYXY boxes (inclusive pixel indices, None when empty) of (K, H, W) masks."""
+    from .amg.scoring import masks_to_boxes
+
+    areas = [int(a) for a in masks.reshape(len(masks), -1).sum(axis=1)]
+    boxes = masks_to_boxes(masks).tolist()
+    return areas, [box if area else None for box, area in zip(boxes, areas)]
+
+
+def _remove_stale_masks(directory: str, count: int, image_path: str) -> None:
+    for name in os.listdir(directory):
+        match = _MASK_FILE.match(name)
+        path = os.path.join(directory, name)
+        if match and int(match.group(1)) >= count and not os.path.samefile(path, image_path):
+            os.remove(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``dualsam segment``; returns the exit code (bad input raises CliError)."""
+    from .model_loading import ModelError, load_model
+    from .overlay import render_overlay
+    from .predictor import SamPredictor
+
+    start = time.perf_counter()
+    parsed = [parse_point(p) for p in args.point]
+    box = parse_box(args.box) if args.box is not None else None
+    if not parsed and box is None:
+        raise CliError("give at least one prompt: --point X,Y[,LABEL] and/or --box X1,Y1,X2,Y2")
+    points = np.array([p[:2] for p in parsed], dtype=np.float64).reshape(-1, 2)
+    labels = np.array([p[2] for p in parsed], dtype=np.int64)
+    image = load_image(args.image)
+    check_inside(points, box, image.shape[:2])
+    directory = output_dir(args.out, args.image, "segment")
+    overlay_path, result_path = (output_path(directory, n, args.image) for n in ("overlay.png", "result.json"))
+    timings = Timings()
+    with timings.stage("load_model"):
+        try:
+            loaded = load_model(args.model, args.backend, args.config)
+        except ModelError as error:
+            raise CliError(str(error)) from error
+    predictor = SamPredictor(loaded.model)
+    with timings.stage("set_image"):
+        predictor.set_image(image)
+    with timings.stage("predict"):
+        masks, scores, _ = predictor.predict(
+            point_coords=points if len(points) else None, point_labels=labels if len(points) else None,
+            box=None if box is None else np.array(box), multimask_output=args.multimask,
+        )  # fmt: skip
+    with timings.stage("write"):
+        names = [MASK_NAME.format(k) for k in range(len(masks))]
+        mask_paths = [output_path(directory, name, args.image) for name in names]
+        os.makedirs(directory, exist_ok=True)
+        for mask, path in zip(masks, mask_paths):
+            write_png(mask.astype(np.uint8) * 255, path)
+        _remove_stale_masks(directory, len(masks), args.image)
+        write_png(render_overlay(image, list(masks), points, labels, box), overlay_path)
+    areas, boxes = mask_summary(masks)
+    timings["total_s"] = round(time.perf_counter() - start, 3)
+    result = {
+        "image": {"path": os.path.abspath(args.image), "width": int(image.shape[1]), "height": int(image.shape[0])},
+        "model": loaded.describe(),
+        "backend": loaded.backend,
+        "prompts": {"points": points.tolist(), "labels": labels.tolist(), "box": box},
+        "multimask": bool(args.multimask),
+        "mask_files": names,
+        "scores": [float(s) for s in scores],
+        "areas": areas,
+        "boxes": boxes,
+        "best": int(np.argmax(scores)),
+        "timings": dict(timings),
+        "dualsam_version": version(),
+    }
+    write_json(result, result_path)
+    shown = ", ".join(f"{s:.3f}" for s in scores)
+    print(f"wrote {directory}: {', '.join(names)} (scores {shown}), overlay.png, result.json", file=sys.stdout)
+    return EXIT_OK
