@@ -2,11 +2,12 @@
 
 from .evaluate import EvalResult, evaluate, evaluate_predictions, model_predictor
 from .losses import dice_loss, mask_iou, sam_loss, sigmoid_focal_loss
-from .objective import PromptMix
+from .objective import LossWeights, PromptMix
 from .trainer import TrainConfig, Trainer
 
 __all__ = [
     "EvalResult",
+    "LossWeights",
     "PromptMix",
     "TrainConfig",
     "Trainer",

@@ -17,8 +17,20 @@ from sam_core.image_transforms import preprocess_shape
 from sam_core.processing import SamProcessor
 
 from .data import TrainingBatch, box_prompts, point_prompts
-from .losses import LossParts, sam_loss
+from .losses import DICE_WEIGHT, FOCAL_WEIGHT, IOU_WEIGHT, LossParts, sam_loss
 from .prompts import corrective_point, frame_to_original
+
+
+@dataclass
+class LossWeights:
+    """Weights of the mask losses and the IoU-head loss (``sam_loss``); the defaults are SAM's 20 : 1 : 1."""
+
+    focal: float = FOCAL_WEIGHT
+    dice: float = DICE_WEIGHT
+    iou: float = IOU_WEIGHT
+
+    def as_kwargs(self) -> dict[str, float]:
+        return {"focal_weight": self.focal, "dice_weight": self.dice, "iou_weight": self.iou}
 
 
 @dataclass
@@ -53,14 +65,22 @@ def _valid_window(original_size: np.ndarray, target_size: int, frame: int) -> np
 
 
 def step_loss(
-    model: torch.nn.Module, processor: SamProcessor, batch: TrainingBatch, rng: np.random.Generator, mix: PromptMix
+    model: torch.nn.Module,
+    processor: SamProcessor,
+    batch: TrainingBatch,
+    rng: np.random.Generator,
+    mix: PromptMix,
+    weights: LossWeights | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The summed loss of every prompt pass of one batch, and its parts for logging.
+
+    ``weights`` (default: SAM's 20 : 1 : 1) weight focal, dice and IoU losses in every pass.
 
     Returns:
         (scalar loss with gradient, {"loss", "point", "box", "correct", "focal", "dice", "iou", "point_iou",
         "box_iou"} floats; the focal / dice / iou parts are averaged over the passes).
     """
+    loss_kwargs = (weights or LossWeights()).as_kwargs()
     embeddings = model.vision_encoder(batch.pixel_values)[0]  # (B, C, g, g)
     passes: dict[str, LossParts] = {}
     multi = rng.random() < mix.multi_point_probability
@@ -68,20 +88,22 @@ def step_loss(
     points, labels = point_prompts(batch, rng, num_points, mix.negative_fraction)
     coords, coord_labels = _processed_points(processor, batch.original_sizes, points, labels)
     out = model(image_embeddings=embeddings, input_points=coords, input_labels=coord_labels, multimask_output=not multi)
-    passes["point"], best = sam_loss(out.pred_masks, out.iou_scores, batch.targets)
+    passes["point"], best = sam_loss(out.pred_masks, out.iou_scores, batch.targets, **loss_kwargs)
     if mix.boxes:
         boxes = box_prompts(batch, rng)
         encoding = processor(original_sizes=batch.original_sizes, input_boxes=boxes)
         out_box = model(
             image_embeddings=embeddings, input_boxes=torch.from_numpy(encoding["input_boxes"]), multimask_output=False
         )
-        passes["box"], _ = sam_loss(out_box.pred_masks, out_box.iou_scores, batch.targets)
+        passes["box"], _ = sam_loss(out_box.pred_masks, out_box.iou_scores, batch.targets, **loss_kwargs)
     if mix.corrective_rounds:
         chosen = out.iou_scores.detach().argmax(-1) if not multi else torch.zeros_like(best)
         logits = out.pred_masks.detach().gather(
             2, chosen[:, :, None, None, None].expand(-1, -1, 1, *out.pred_masks.shape[-2:])
         )[:, :, 0]  # (B, P, L, L)
-        passes.update(_corrective_rounds(model, processor, batch, rng, mix, embeddings, points, labels, logits))
+        passes.update(
+            _corrective_rounds(model, processor, batch, rng, mix, embeddings, points, labels, logits, loss_kwargs)
+        )
     total = sum(parts.total for parts in passes.values())
     logged = {"loss": float(total.detach())}
     logged.update({name: float(parts.total.detach()) for name, parts in passes.items()})
@@ -101,6 +123,7 @@ def _corrective_rounds(
     points: np.ndarray,
     labels: np.ndarray,
     logits: torch.Tensor,
+    loss_kwargs: dict[str, float] | None = None,
 ) -> dict[str, LossParts]:
     """Rounds of one corrective point each; every prompt becomes its own 'image' so it can get its own mask input.
 
@@ -136,7 +159,7 @@ def _corrective_rounds(
             multimask_output=False,
         )
         pred = out.pred_masks.reshape(batch_size, prompts, 1, frame, frame)
-        parts, _ = sam_loss(pred, out.iou_scores.reshape(batch_size, prompts, 1), batch.targets)
+        parts, _ = sam_loss(pred, out.iou_scores.reshape(batch_size, prompts, 1), batch.targets, **(loss_kwargs or {}))
         rounds.append(parts)
         logits = pred[:, :, 0].detach()
     mean = lambda name: torch.stack([getattr(r, name) for r in rounds]).mean()  # noqa: E731

@@ -28,7 +28,7 @@ from ..modeling import SamModel
 from .checkpoint import has_checkpoint, load_trainer_state, save_checkpoint
 from .data import build_batch, processor_for_config
 from .evaluate import evaluate
-from .objective import PromptMix, step_loss
+from .objective import LossWeights, PromptMix, step_loss
 
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "model"
@@ -48,6 +48,7 @@ class TrainConfig:
         grad_clip: max gradient norm (0: off).
         freeze_vision_encoder, freeze_prompt_encoder: keep those parameters fixed.
         prompts: the prompt mix (see PromptMix).
+        loss_weights: focal / dice / IoU loss weights (see LossWeights; default SAM's 20 : 1 : 1).
         scene: ``make_scene`` arguments of the training scenes.
         start_difficulty, curriculum_steps: difficulty ramps linearly from start_difficulty to 1 over this many
             steps (0: always 1).
@@ -67,6 +68,7 @@ class TrainConfig:
     freeze_vision_encoder: bool = False
     freeze_prompt_encoder: bool = False
     prompts: PromptMix = field(default_factory=PromptMix)
+    loss_weights: LossWeights = field(default_factory=LossWeights)
     scene: dict[str, Any] = field(default_factory=dict)
     start_difficulty: float = 0.0
     curriculum_steps: int = 0
@@ -83,6 +85,7 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         values = dict(values)
         values["prompts"] = PromptMix(**values.get("prompts", {}))
+        values["loss_weights"] = LossWeights(**values.get("loss_weights", {}))  # older checkpoints: SAM's weights
         return cls(**values)
 
 
@@ -147,7 +150,9 @@ class Trainer:
         if self.config.freeze_vision_encoder:
             self.model.vision_encoder.eval()
         batch, rng = self.batch_for_step(self.step)
-        loss, logged = step_loss(self.model, self.processor, batch, rng, self.config.prompts)
+        loss, logged = step_loss(
+            self.model, self.processor, batch, rng, self.config.prompts, self.config.loss_weights
+        )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.grad_clip > 0:
