@@ -144,3 +144,14 @@ class Timings(dict):
             yield
         finally:
             self[f"{name}_s"] = round(time.perf_counter() - start, 3)
+
+
+def load_model_or_exit(args: argparse.Namespace, timings: Any) -> Any:
+    """Loads ``args.model`` for ``args.backend`` (timed as "load_model"); a bad model is a one-line CliError."""
+    from .model_loading import ModelError, load_model
+
+    with timings.stage("load_model"):
+        try:
+            return load_model(args.model, args.backend, args.config)
+        except ModelError as error:
+            raise CliError(str(error)) from error

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .cli_common import (
-    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, output_dir, output_path,
+    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, load_model_or_exit, output_dir, output_path,
     write_json, write_png,
 )  # fmt: skip
 
@@ -74,7 +74,6 @@ def _decoded_by_area(records: list[dict]) -> Iterator[np.ndarray]:
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam generate``; returns the exit code (bad input raises CliError)."""
     from .mask_generator import SamAutomaticMaskGenerator
-    from .model_loading import ModelError, load_model
     from .overlay import blend_masks, mask_colors
 
     start = time.perf_counter()
@@ -83,11 +82,7 @@ def run(args: argparse.Namespace) -> int:
     directory = output_dir(args.out, args.image, "generate")
     masks_path, overlay_path = (output_path(directory, n, args.image) for n in ("masks.json", "overlay.png"))
     timings = Timings()
-    with timings.stage("load_model"):
-        try:
-            loaded = load_model(args.model, args.backend, args.config)
-        except ModelError as error:
-            raise CliError(str(error)) from error
+    loaded = load_model_or_exit(args, timings)
     try:
         generator = SamAutomaticMaskGenerator(loaded.model, output_mode="coco_rle", progress=args.progress, **options)
     except (ValueError, TypeError, ImportError) as error:

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from .cli_common import (
-    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, output_dir, output_path, version,
+    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, load_model_or_exit, output_dir, output_path, version,
     write_json, write_png,
 )  # fmt: skip
 
@@ -101,7 +101,6 @@ def _remove_stale_masks(directory: str, count: int, image_path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam segment``; returns the exit code (bad input raises CliError)."""
-    from .model_loading import ModelError, load_model
     from .overlay import render_overlay
     from .predictor import SamPredictor
 
@@ -117,11 +116,7 @@ def run(args: argparse.Namespace) -> int:
     directory = output_dir(args.out, args.image, "segment")
     overlay_path, result_path = (output_path(directory, n, args.image) for n in ("overlay.png", "result.json"))
     timings = Timings()
-    with timings.stage("load_model"):
-        try:
-            loaded = load_model(args.model, args.backend, args.config)
-        except ModelError as error:
-            raise CliError(str(error)) from error
+    loaded = load_model_or_exit(args, timings)
     predictor = SamPredictor(loaded.model)
     with timings.stage("set_image"):
         predictor.set_image(image)
