@@ -113,6 +113,17 @@ def _background(rng: np.random.Generator, height: int, width: int, difficulty: f
     return smooth.astype(np.float32)
 
 
+def _vertex_angles(rng: np.random.Generator, count: int, min_gap: float) -> np.ndarray:
+    """(count,) sorted polar angles of polygon vertices around a centre, every gap between neighbours in
+    [min_gap, pi): a gap of pi or more would leave the centre outside the polygon, which could then lie wholly
+    outside the image and leave an empty mask."""
+    while True:
+        angles = np.sort(rng.uniform(0, 2 * np.pi, count))
+        gaps = np.diff(np.r_[angles, angles[0] + 2 * np.pi])
+        if gaps.min() >= min_gap and gaps.max() < np.pi:
+            return angles
+
+
 def _shape_polygon(rng: np.random.Generator, kind: str, center: np.ndarray, radius: float) -> np.ndarray:
     """(V, 2) xy vertices of a shape of about ``radius`` around ``center``, randomly rotated."""
     if kind == "ellipse":
@@ -122,13 +133,11 @@ def _shape_polygon(rng: np.random.Generator, kind: str, center: np.ndarray, radi
         half_h = rng.uniform(0.3, 1.0)
         local = np.array([[-1.0, -half_h], [1.0, -half_h], [1.0, half_h], [-1.0, half_h]])
     elif kind == "triangle":
-        angles = np.sort(rng.uniform(0, 2 * np.pi, 3))
-        while np.min(np.diff(np.r_[angles, angles[0] + 2 * np.pi])) < 0.8:  # no slivers
-            angles = np.sort(rng.uniform(0, 2 * np.pi, 3))
+        angles = _vertex_angles(rng, 3, min_gap=0.8)  # no slivers
         local = np.stack([np.cos(angles), np.sin(angles)], axis=-1)
     else:  # a star-shaped polygon around the centre is always simple
         count = int(rng.integers(5, 11))
-        angles = np.sort(rng.uniform(0, 2 * np.pi, count))
+        angles = _vertex_angles(rng, count, min_gap=0.0)
         radii = rng.uniform(0.45, 1.0, count)
         local = np.stack([radii * np.cos(angles), radii * np.sin(angles)], axis=-1)
     theta = rng.uniform(0, 2 * np.pi)

@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate of a new run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--workers", type=int, default=1, help="data worker processes (0: draw scenes inline)")
     parser.add_argument("--eval-scenes", type=int, default=200, help="held-out scenes for the final evaluation")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate OUT/model (or OUT/checkpoint)")
     return parser.parse_args(argv)
@@ -53,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         resume = args.resume and os.path.isfile(os.path.join(args.out, CHECKPOINT_DIR, "trainer_state.pt"))
         if resume:
-            trainer = Trainer.resume(args.out)
+            trainer = Trainer.resume(args.out, data_workers=args.workers)
         else:
             overrides = {k: v for k, v in (("total_steps", args.steps), ("batch_size", args.batch_size),
                                            ("lr", args.lr)) if v is not None}  # fmt: skip
             config = default_train_config(seed=args.seed, **overrides)
-            trainer = Trainer(build_default_model(args.seed), config, args.out)
+            trainer = Trainer(build_default_model(args.seed), config, args.out, data_workers=args.workers)
         print(f"segment {trainer.segment}: step {trainer.step} / {trainer.config.total_steps}", file=sys.stderr)
         last = trainer.fit(max_minutes=args.minutes)
         print(json.dumps({"step": trainer.step, **last}), file=sys.stderr)

@@ -97,3 +97,26 @@ def test_interior_point_inside_every_scene_mask(scenes):
         for mask in scene.masks:
             x, y = most_interior_point(mask)
             assert mask[y, x]
+
+
+def test_every_shape_contains_its_centre():
+    """A triangle whose vertex angles leave a gap >= pi misses its centre and can fall wholly outside the image
+    (scene 9667 of seed 0 at difficulty 0.804 once had one empty mask and crashed training's point sampling)."""
+    from sam_core.synthetic import _rasterize, _shape_polygon
+
+    rng = np.random.default_rng(7)
+    centre = np.array([32.0, 32.0])
+    for _ in range(1000):  # geometric: the centre is on the inner side of every edge
+        triangle = _shape_polygon(rng, "triangle", centre, 20.0)
+        edges, to_centre = np.roll(triangle, -1, axis=0) - triangle, centre - triangle
+        cross = edges[:, 0] * to_centre[:, 1] - edges[:, 1] * to_centre[:, 0]
+        assert (cross > 0).all() or (cross < 0).all()
+    for kind in SHAPE_KINDS:  # rasterized: a pixel next to the centre is drawn
+        for _ in range(300):
+            polygon = _shape_polygon(rng, kind, centre, float(rng.uniform(6, 30)))
+            assert _rasterize(polygon, 64, 64)[31:34, 31:34].any(), kind
+
+
+def test_former_empty_mask_scene():
+    scene = SyntheticSceneDataset(0).scene(9667, difficulty=0.804)
+    assert scene.masks and all(mask.any() for mask in scene.masks)

@@ -207,6 +207,31 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
+def test_prefetching_workers_give_the_inline_batches(tmp_path):
+    from sam_torch.training.batches import prefetched
+
+    trainer = Trainer(micro_model(), train_config(total_steps=3), tmp_path)
+    inline = [trainer.batch_for_step(step) for step in (1, 2)]
+    ahead = list(prefetched(trainer.source, 1, 3, workers=1))
+    assert len(ahead) == 2
+    for (batch, rng), (other, other_rng) in zip(inline, ahead):
+        torch.testing.assert_close(batch.pixel_values, other.pixel_values, rtol=0, atol=0)
+        torch.testing.assert_close(batch.targets, other.targets, rtol=0, atol=0)
+        np.testing.assert_array_equal(batch.objects, other.objects)
+        assert rng.bit_generator.state == other_rng.bit_generator.state
+
+
+def test_fit_with_a_data_worker_matches_inline(tmp_path):
+    losses = []
+    for workers in (0, 1):
+        trainer = Trainer(micro_model(), train_config(total_steps=2, log_every=1), tmp_path / str(workers),
+                          data_workers=workers)  # fmt: skip
+        trainer.fit()
+        records = [json.loads(line) for line in open(os.path.join(tmp_path / str(workers), LOG_NAME))]
+        losses.append([r["loss"] for r in records])
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+
+
 def test_training_is_deterministic(tmp_path):
     runs = []
     for name in ("a", "b"):

@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from sam_core.processing import SamProcessor
-from sam_core.synthetic import SyntheticSceneDataset
 
 from ..modeling import SamModel
+from .batches import BatchSource, prefetched
 from .checkpoint import has_checkpoint, load_trainer_state, save_checkpoint
-from .data import build_batch, processor_for_config
+from .data import TrainingBatch, processor_for_config
 from .evaluate import evaluate
 from .objective import LossWeights, PromptMix, step_loss
 
@@ -105,12 +105,20 @@ class Trainer:
         config: the run's hyper-parameters.
         out_dir: where the checkpoint, the final model and the log go.
         processor: the processor (default: the one matching the model's frame).
+        data_workers: processes that draw the scenes ahead of the optimization (0: inline). The batches are the
+            same either way.
     """
 
     def __init__(
-        self, model: SamModel, config: TrainConfig, out_dir: str | os.PathLike, processor: SamProcessor | None = None
+        self,
+        model: SamModel,
+        config: TrainConfig,
+        out_dir: str | os.PathLike,
+        processor: SamProcessor | None = None,
+        data_workers: int = 0,
     ) -> None:
         self.model, self.config, self.out_dir = model, config, os.fspath(out_dir)
+        self.data_workers = data_workers
         self.processor = processor if processor is not None else processor_for_config(model.config)
         for module, frozen in ((model.vision_encoder, config.freeze_vision_encoder),
                                (model.prompt_encoder, config.freeze_prompt_encoder)):  # fmt: skip
@@ -126,30 +134,26 @@ class Trainer:
             min_ratio=config.min_lr_ratio,
         )  # fmt: skip
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
-        self.dataset = SyntheticSceneDataset(config.seed, **config.scene)
+        self.source = BatchSource(
+            config.seed, config.batch_size, config.prompts_per_image, self.processor, dict(config.scene),
+            config.start_difficulty, config.curriculum_steps,
+        )  # fmt: skip
         self.step, self.segment, self.train_seconds = 0, 0, 0.0
 
     # ------------------------------------------------------------------------------------------------ steps
     def difficulty(self, step: int) -> float:
-        if self.config.curriculum_steps <= 0:
-            return float(self.config.scene.get("difficulty", 1.0))
-        ramp = min(1.0, step / self.config.curriculum_steps)
-        return self.config.start_difficulty + (1.0 - self.config.start_difficulty) * ramp
+        return self.source.difficulty(step)
 
-    def batch_for_step(self, step: int):
+    def batch_for_step(self, step: int) -> tuple[TrainingBatch, np.random.Generator]:
         """The (TrainingBatch, prompt Generator) of ``step``; a pure function of the seed and the step."""
-        size = self.config.batch_size
-        difficulty = self.difficulty(step)
-        scenes = [self.dataset.scene(step * size + i, difficulty=difficulty) for i in range(size)]
-        rng = np.random.default_rng([self.config.seed, step])
-        return build_batch(scenes, self.processor, self.config.prompts_per_image, rng), rng
+        return self.source(step)
 
-    def train_step(self) -> dict[str, float]:
-        """Runs one optimization step and returns its logged values."""
+    def train_step(self, prepared: tuple[TrainingBatch, np.random.Generator] | None = None) -> dict[str, float]:
+        """Runs one optimization step (on ``prepared``, default ``batch_for_step(step)``); returns its logged values."""
         self.model.train()
         if self.config.freeze_vision_encoder:
             self.model.vision_encoder.eval()
-        batch, rng = self.batch_for_step(self.step)
+        batch, rng = prepared if prepared is not None else self.batch_for_step(self.step)
         loss, logged = step_loss(
             self.model, self.processor, batch, rng, self.config.prompts, self.config.loss_weights
         )
@@ -174,9 +178,12 @@ class Trainer:
         start, cpu_start, last = time.perf_counter(), time.process_time(), {}
         stop_step = self.config.total_steps if max_steps is None else min(self.config.total_steps, self.step + max_steps)
         first_step, saved_step = self.step, None
+        # Tests may replace batch_for_step; the prefetching workers only know the configured source.
+        inline = self.data_workers <= 0 or "batch_for_step" in vars(self)
+        batches = None if inline else prefetched(self.source, self.step, stop_step, self.data_workers)
         while self.step < stop_step:
             tick = time.perf_counter()
-            last = self.train_step()
+            last = self.train_step(None if batches is None else next(batches))
             self.train_seconds += time.perf_counter() - tick
             elapsed = time.perf_counter() - start
             out_of_time = max_minutes is not None and elapsed > 60 * max_minutes
@@ -192,6 +199,8 @@ class Trainer:
                 self.save_checkpoint()
             if out_of_time:
                 break
+        if batches is not None:
+            batches.close()
         if saved_step != self.step:
             self.save_checkpoint()
         if self.step >= self.config.total_steps:
@@ -216,7 +225,7 @@ class Trainer:
         return save_checkpoint(directory, self.model, self.processor, self.optimizer, self.scheduler, state)
 
     @classmethod
-    def resume(cls, out_dir: str | os.PathLike) -> "Trainer":
+    def resume(cls, out_dir: str | os.PathLike, data_workers: int = 0) -> "Trainer":
         """Rebuilds the trainer from ``out_dir/checkpoint`` (model, optimizer, scheduler, step); new segment."""
         directory = os.path.join(os.fspath(out_dir), CHECKPOINT_DIR)
         if not has_checkpoint(directory):
@@ -224,7 +233,8 @@ class Trainer:
         payload = load_trainer_state(directory)
         state = payload["trainer"]
         model = SamModel.from_pretrained(directory)
-        trainer = cls(model, TrainConfig.from_dict(state["config"]), out_dir, SamProcessor.from_pretrained(directory))
+        processor = SamProcessor.from_pretrained(directory)
+        trainer = cls(model, TrainConfig.from_dict(state["config"]), out_dir, processor, data_workers)
         trainer.optimizer.load_state_dict(payload["optimizer"])
         trainer.scheduler.load_state_dict(payload["scheduler"])
         trainer.step, trainer.train_seconds = int(state["step"]), float(state["train_seconds"])
