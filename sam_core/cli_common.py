@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,10 @@ from .atomic import atomic_path
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+#: The example image shipped with the package (drawn by scripts/make_example_image.py), used when IMAGE is
+#: omitted, and its prompt file (the default point, each object's box and most interior point).
+EXAMPLE_IMAGE = Path(__file__).resolve().parent / "data" / "example.png"
+EXAMPLE_PROMPTS = EXAMPLE_IMAGE.with_suffix(".json")
 
 
 class CliError(Exception):
@@ -47,12 +52,32 @@ def one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.A
     return parser
 
 
+def add_image_argument(parser: argparse.ArgumentParser) -> None:
+    """The optional IMAGE positional of segment and generate."""
+    parser.add_argument(
+        "image", metavar="IMAGE", nargs="?", default=None,
+        help="the image file, any format Pillow reads (default: the example image shipped with the package)",
+    )  # fmt: skip
+
+
+def example_point() -> tuple[float, float, int]:
+    """The shipped example's default prompt: a foreground point (x, y, 1) in one object's most interior pixel."""
+    with open(EXAMPLE_PROMPTS, encoding="utf-8") as handle:
+        x, y = json.load(handle)["point"]
+    return float(x), float(y), 1
+
+
+def image_path(args: argparse.Namespace) -> str:
+    """IMAGE, or the shipped example image when it was omitted."""
+    return args.image if args.image is not None else str(EXAMPLE_IMAGE)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--model and --backend, shared by segment and generate."""
     parser.add_argument(
         "--model", metavar="DIR|HUB_ID|FILE.pth",
         help="a transformers-layout directory, a Hugging Face Hub id, or a weight file such as Meta's .pth "
-        "(default: the bundled model, once the package ships one)",
+        "(default: the small model shipped with the package, trained on synthetic shapes)",
     )  # fmt: skip
     add_config_argument(parser)
     parser.add_argument(

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from .cli_common import (
-    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, load_model_or_exit, output_dir, output_path,
-    write_json, write_png,
+    EXIT_OK, CliError, Timings, add_image_argument, add_model_arguments, add_out_argument, image_path, load_image,
+    load_model_or_exit, output_dir, output_path, write_json, write_png,
 )  # fmt: skip
 
 DESCRIPTION = (
@@ -44,7 +44,7 @@ AMG_OPTIONS: tuple[tuple[str, str, type, object, str], ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The generate arguments."""
-    parser.add_argument("image", metavar="IMAGE", help="the image file (any format Pillow reads)")
+    add_image_argument(parser)
     amg = parser.add_argument_group("automatic mask generator (Meta's defaults)")
     for flag, dest, kind, default, text in AMG_OPTIONS:
         shown = f"{default:.4g}" if isinstance(default, float) else default
@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     options = generator_options(args)
+    args.image = image_path(args)
     image = load_image(args.image)
     directory = output_dir(args.out, args.image, "generate")
     masks_path, overlay_path = (output_path(directory, n, args.image) for n in ("masks.json", "overlay.png"))

@@ -18,13 +18,14 @@ import time
 import numpy as np
 
 from .cli_common import (
-    EXIT_OK, CliError, Timings, add_model_arguments, add_out_argument, load_image, load_model_or_exit, output_dir, output_path, version,
-    write_json, write_png,
+    EXIT_OK, CliError, Timings, add_image_argument, add_model_arguments, add_out_argument, example_point, image_path,
+    load_image, load_model_or_exit, output_dir, output_path, version, write_json, write_png,
 )  # fmt: skip
 
 DESCRIPTION = (
     "Segment an image from point and/or box prompts (pixel coordinates of the image). Writes mask_K.png, "
-    "overlay.png and result.json into --out."
+    "overlay.png and result.json into --out. Without IMAGE the shipped example image is used, and without a "
+    "prompt too, the example's default point."
 )
 MASK_NAME = "mask_{}.png"
 _MASK_FILE = re.compile(r"^mask_(\d+)\.png$")
@@ -32,7 +33,7 @@ _MASK_FILE = re.compile(r"^mask_(\d+)\.png$")
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The segment arguments."""
-    parser.add_argument("image", metavar="IMAGE", help="the image file (any format Pillow reads)")
+    add_image_argument(parser)
     parser.add_argument(
         "--point", metavar="X,Y[,LABEL]", action="append", default=[],
         help="a point prompt in pixels; LABEL 1 foreground (default) or 0 background; repeatable",
@@ -107,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     parsed = [parse_point(p) for p in args.point]
     box = parse_box(args.box) if args.box is not None else None
+    if args.image is None and not parsed and box is None:
+        parsed = [example_point()]
+    args.image = image_path(args)
     if not parsed and box is None:
         raise CliError("give at least one prompt: --point X,Y[,LABEL] and/or --box X1,Y1,X2,Y2")
     points = np.array([p[:2] for p in parsed], dtype=np.float64).reshape(-1, 2)

@@ -114,3 +114,16 @@ def test_bad_image_model_and_output(tiny, image_file, tmp_path, capsys):
     code, _, err = run_cli(capsys, "generate", victim, "--model", tiny[0], "--out", tmp_path)
     assert_bad_input(code, err, "generate", match="refusing to overwrite the input image")
     assert victim.read_bytes() == before
+
+
+def test_without_image_generates_on_the_shipped_example(tiny, tmp_path, capsys):
+    from sam_core.cli_common import EXAMPLE_IMAGE
+
+    out = tmp_path / "example"
+    code, _, err = run_cli(capsys, "generate", *SMALL_GRID, *LOW_THRESHOLDS, "--no-progress", "--model", tiny[0],
+                           "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    with Image.open(EXAMPLE_IMAGE) as image:
+        width, height = image.size
+    records = read_json(out / "masks.json")
+    assert records and all(r["segmentation"]["size"] == [height, width] for r in records)

@@ -226,3 +226,44 @@ def test_cli_modules_import_no_framework():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def test_without_image_uses_the_shipped_example_and_its_point(tiny, tmp_path, capsys):
+    from sam_core.cli_common import EXAMPLE_IMAGE, example_point
+
+    out = tmp_path / "example"
+    code, _, err = run_cli(capsys, "segment", "--model", tiny[0], "--out", str(out))
+    assert code == 0, err
+    result = read_json(out / "result.json")
+    x, y, label = example_point()
+    assert result["image"]["path"] == str(EXAMPLE_IMAGE) and result["prompts"]["points"] == [[x, y]]
+    image = np.asarray(Image.open(EXAMPLE_IMAGE).convert("RGB"))
+    predictor = SamPredictor(tiny[1])
+    predictor.set_image(image)
+    expected, _, _ = predictor.predict(np.array([[x, y]]), np.array([label]), multimask_output=False)
+    np.testing.assert_array_equal(_masks(out, 1) == 255, expected)
+
+
+def test_without_image_an_explicit_prompt_is_used_on_the_example(tiny, tmp_path, capsys):
+    out = tmp_path / "example_box"
+    code, _, err = run_cli(capsys, "segment", "--box", "10,20,200,300", "--model", tiny[0], "--out", str(out))
+    assert code == 0, err
+    assert read_json(out / "result.json")["prompts"] == {"points": [], "labels": [], "box": [10, 20, 200, 300]}
+
+
+def test_example_prompt_file_matches_the_example_image():
+    """example.json's objects are the example scene's (scripts/make_example_image.py): same size, and each object's
+    interior point lies inside its box."""
+    import json
+
+    from sam_core.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
+
+    with open(EXAMPLE_PROMPTS, encoding="utf-8") as handle:
+        prompts = json.load(handle)
+    with Image.open(EXAMPLE_IMAGE) as image:
+        width, height = image.size
+    assert prompts["point"] in [o["interior_point"] for o in prompts["objects"]]
+    for obj in prompts["objects"]:
+        x1, y1, x2, y2 = obj["box"]
+        x, y = obj["interior_point"]
+        assert 0 <= x1 <= x <= x2 < width and 0 <= y1 <= y <= y2 < height
