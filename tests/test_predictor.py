@@ -208,7 +208,7 @@ def test_image_state(tiny, image):
 
 def test_importing_sam_core_does_not_import_frameworks():
     code = (
-        "import sys, sam_core.predictor, sam_core.mask_generator, sam_core.amg, sam_core.backend\n"
+        "import sys, sam_core.predictor, sam_core.mask_generator, sam_core.amg, sam_core.backend, sam_core.evaluation\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad"
     )
