@@ -32,7 +32,7 @@ $(META_STAMP):
 oracles: $(META_STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/segment_point.py --out out/demo
+	$(VENV)/bin/dualsam segment --out out/demo
 
 test: $(STAMP) $(ORACLE_DEPS)
 	$(PY) -m pytest -q
