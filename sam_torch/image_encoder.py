@@ -13,7 +13,71 @@ from sam_core.config import SamVisionConfig
 from sam_core.model_inputs import check_pixel_values_shape
 
 from .layers import LayerNorm2d, MLPBlock
-from .relative_position import augment_for_rel_pos, decomposed_rel_terms, rel_pos_bias
+from .relative_position import decomposed_rel_terms, rel_pos_bias
+
+#: Queries per block of the relative-position attention: its (B, N, Q, T) bias block is 50 MB for a global ViT-B
+#: layer, where the whole bias would be 805 MB. Blocks change speed and memory, not results.
+QUERY_CHUNK_SIZE = 256
+
+
+def attention_probs(
+    query: torch.Tensor, key: torch.Tensor, rel_h: torch.Tensor | None, rel_w: torch.Tensor | None
+) -> torch.Tensor:
+    """softmax(query key^T + relative-position bias), the explicit weights (output_attentions).
+
+    Args:
+        query: (B, N, Q, D), already scaled.
+        key: (B, N, T, D).
+        rel_h: (B, N, Q, H) and rel_w (B, N, Q, W) terms of these queries, or both None.
+
+    Returns:
+        (B, N, Q, T) weights.
+    """
+    logits = query @ key.transpose(-2, -1)
+    if rel_h is not None:
+        logits = logits + rel_pos_bias(rel_h, rel_w)
+    return torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
+
+
+def chunked_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    rel_h: torch.Tensor | None,
+    rel_w: torch.Tensor | None,
+    chunk_size: int,
+) -> torch.Tensor:
+    """softmax(query key^T + bias) value through scaled_dot_product_attention, the relative-position bias given as
+    its additive mask one block at a time (one batch item, at most chunk_size queries), so no (B, N, T, T) tensor
+    is made. For a batch of 14x14 windows a block is one window's whole bias (1.8 MB for ViT-B, in cache).
+
+    Outside autograd the bias blocks are written into one reused buffer (fresh 50 MB blocks cost page faults).
+
+    Args:
+        query: (B, N, T, D), already scaled; key, value: (B, N, T, D).
+        rel_h: (B, N, T, H) and rel_w (B, N, T, W), or both None.
+        chunk_size: the most queries per block.
+
+    Returns:
+        (B, N, T, D).
+    """
+    if rel_h is None:
+        return F.scaled_dot_product_attention(query, key, value, scale=1.0)
+    batch, heads, tokens, _ = query.shape
+    size = min(chunk_size, tokens)
+    differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value, rel_h, rel_w))
+    buffer = None if differentiable else query.new_empty(1, heads, size, rel_h.shape[-1], rel_w.shape[-1])
+    items = []
+    for item in range(batch):
+        blocks, rows = [], slice(item, item + 1)
+        for start in range(0, tokens, size):
+            stop = min(start + size, tokens)
+            out = None if buffer is None else buffer[:, :, : stop - start]
+            bias = rel_pos_bias(rel_h[rows, :, start:stop], rel_w[rows, :, start:stop], out=out)
+            query_block = query[rows, :, start:stop]
+            blocks.append(F.scaled_dot_product_attention(query_block, key[rows], value[rows], attn_mask=bias, scale=1.0))
+        items.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=2))
+    return items[0] if batch == 1 else torch.cat(items, dim=0)
 
 
 class PatchEmbeddings(nn.Module):
@@ -53,6 +117,7 @@ class VisionAttention(nn.Module):
         if self.use_rel_pos:
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
             self.rel_pos_w = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
+        self.query_chunk_size = QUERY_CHUNK_SIZE  # not a config key: it changes speed, not results
 
     def forward(
         self, hidden_states: torch.Tensor, output_attentions: bool = False
@@ -62,22 +127,17 @@ class VisionAttention(nn.Module):
         tokens = height * width
         qkv = self.qkv(hidden_states).reshape(batch, tokens, 3, self.num_attention_heads, -1).permute(2, 0, 3, 1, 4)
         query, key, value = qkv.unbind(0)  # (B, N, T, D) each
-        head_dim = query.shape[-1]
+        rel_h = rel_w = None
+        if self.use_rel_pos:
+            rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
+        query = query * self.scale
         weights = None
         if output_attentions:
-            logits = (query * self.scale) @ key.transpose(-2, -1)
-            if self.use_rel_pos:
-                rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
-                logits = logits + rel_pos_bias(rel_h, rel_w)
-            probs = torch.softmax(logits, dim=-1, dtype=torch.float32).to(query.dtype)
+            probs = attention_probs(query, key, rel_h, rel_w)
             output = probs @ value
             weights = probs.reshape(batch * self.num_attention_heads, tokens, tokens)
-        elif self.use_rel_pos:
-            rel_h, rel_w = decomposed_rel_terms(query, self.rel_pos_h, self.rel_pos_w, (height, width))
-            query, key, value = augment_for_rel_pos(query, key, value, rel_h, rel_w, self.scale)
-            output = F.scaled_dot_product_attention(query, key, value, scale=1.0)[..., :head_dim]
         else:
-            output = F.scaled_dot_product_attention(query, key, value, scale=self.scale)
+            output = chunked_attention(query, key, value, rel_h, rel_w, self.query_chunk_size)
         output = output.permute(0, 2, 1, 3).reshape(batch, height, width, channels)
         return self.proj(output), weights
 

@@ -11,6 +11,11 @@ from torch.nn import functional as F
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
 
+#: Rows (tokens) per block of MLPBlock outside autograd: a ViT-B block's (512, 3072) inner activation is 6 MB and
+#: stays in cache, where the whole (4096, 3072) one (50 MB) is a fresh allocation per layer. Rows are independent,
+#: so blocks change speed, not results.
+MLP_CHUNK_ROWS = 512
+
 
 def get_activation(name: str) -> nn.Module:
     """Returns a fresh activation module for a config's ``hidden_act`` string."""
@@ -53,7 +58,15 @@ class MLPBlock(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """(..., hidden_size) -> (..., hidden_size)."""
-        return self.lin2(self.act(self.lin1(hidden_states)))
+        rows = hidden_states.reshape(-1, hidden_states.shape[-1])
+        differentiable = torch.is_grad_enabled() and (hidden_states.requires_grad or self.lin1.weight.requires_grad)
+        if differentiable or len(rows) <= MLP_CHUNK_ROWS:
+            return self.lin2(self.act(self.lin1(hidden_states)))
+        output = rows.new_empty(len(rows), self.lin2.out_features)
+        for start in range(0, len(rows), MLP_CHUNK_ROWS):
+            block = self.act(self.lin1(rows[start : start + MLP_CHUNK_ROWS]))
+            torch.addmm(self.lin2.bias, block, self.lin2.weight.t(), out=output[start : start + MLP_CHUNK_ROWS])
+        return output.reshape(*hidden_states.shape[:-1], self.lin2.out_features)
 
 
 class FeedForward(nn.Module):

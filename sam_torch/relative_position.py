@@ -55,37 +55,14 @@ def decomposed_rel_terms(
     return rel_h.flatten(-3, -2), rel_w.flatten(-3, -2)
 
 
-def rel_pos_bias(rel_h: torch.Tensor, rel_w: torch.Tensor) -> torch.Tensor:
-    """Materializes the additive bias (..., T, T) from the two decomposed parts (explicit attention path)."""
-    height, width = rel_h.shape[-1], rel_w.shape[-1]
-    tokens = rel_h.shape[-2]
-    bias = rel_h.reshape(*rel_h.shape[:-2], tokens, height, 1) + rel_w.reshape(*rel_w.shape[:-2], tokens, 1, width)
-    return bias.reshape(*rel_h.shape[:-2], tokens, height * width)
-
-
-def augment_for_rel_pos(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, scale: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Folds the relative-position bias into the dot product, so SDPA needs no (T, T) bias tensor.
-
-    ``[q*scale, rel_h, rel_w] . [k, onehot(kh), onehot(kw)] = scale*q.k + rel_h[kh] + rel_w[kw]`` exactly, so
-    ``sdpa(q', k', v', scale=1)`` equals softmax(scale*q.k + bias) v. The value is zero-padded to the same width
-    because the fused CPU kernel wants one head dim; callers drop the padding from the output.
+def rel_pos_bias(rel_h: torch.Tensor, rel_w: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The additive bias (..., Q, T) from the two decomposed parts: bias[..., q, kh*W + kw] = rel_h[..., q, kh] +
+    rel_w[..., q, kw].
 
     Args:
-        query, key, value: (B, N, T, D).
-        rel_h: (B, N, T, H); rel_w: (B, N, T, W).
-        scale: the softmax scale for q.k.
-
-    Returns:
-        q', k', v' of width D + H + W.
+        rel_h: (..., Q, H); rel_w: (..., Q, W).
+        out: an optional (..., Q, H, W) buffer to write the bias into (not under autograd).
     """
     height, width = rel_h.shape[-1], rel_w.shape[-1]
-    eye_h = torch.eye(height, dtype=key.dtype, device=key.device)
-    eye_w = torch.eye(width, dtype=key.dtype, device=key.device)
-    onehot_h = eye_h.repeat_interleave(width, dim=0).expand(*key.shape[:-2], -1, -1)
-    onehot_w = eye_w.repeat(height, 1).expand(*key.shape[:-2], -1, -1)
-    query = torch.cat([query * scale, rel_h, rel_w], dim=-1)
-    key = torch.cat([key, onehot_h, onehot_w], dim=-1)
-    value = F.pad(value, (0, height + width))
-    return query, key, value
+    bias = torch.add(rel_h[..., :, None], rel_w[..., None, :], out=out)
+    return bias.reshape(*rel_h.shape[:-1], height * width)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from sam_core.config import SamVisionConfig
 from sam_tf.image_encoder import VisionAttention, chunked_attention
+from attention_reference import random_attention_inputs, reference_attention
 from tolerances import assert_outputs_close
 
 #: Blocked vs full attention, relative to max(1, max|full|): the same per-row arithmetic, only fp32 summation order
@@ -52,14 +53,9 @@ def test_blocks_equal_the_full_attention(use_rel_pos, jit_compile):
 
 
 def test_chunked_attention_function_on_odd_shapes():
-    rng = np.random.default_rng(5)
-    query, key, value = (tf.constant(rng.standard_normal((2, 3, 35, 8)).astype(np.float32)) for _ in range(3))
-    rel_h = tf.constant(rng.standard_normal((2, 3, 35, 5)).astype(np.float32))
-    rel_w = tf.constant(rng.standard_normal((2, 3, 35, 7)).astype(np.float32))
-    logits = np.einsum("bnqd,bnkd->bnqk", query.numpy(), key.numpy()).reshape(2, 3, 35, 5, 7)
-    logits = (logits + rel_h.numpy()[..., :, None] + rel_w.numpy()[..., None, :]).reshape(2, 3, 35, 35)
-    probs = np.exp(logits - logits.max(-1, keepdims=True))
-    expected = (probs / probs.sum(-1, keepdims=True)) @ value.numpy()
+    arrays = random_attention_inputs(5, (2, 3, 35, 8), grid=(5, 7))
+    expected = reference_attention(**arrays)
+    tensors = {name: tf.constant(array) for name, array in arrays.items()}
     for chunk in (1, 6, 16, 34, 35, 100):
-        assert_outputs_close(chunked_attention(query, key, value, rel_h, rel_w, chunk), expected,
-                             rtol=BLOCKS_RTOL, name=f"chunk {chunk}")
+        assert_outputs_close(chunked_attention(chunk_size=chunk, **tensors), expected, rtol=BLOCKS_RTOL,
+                             name=f"chunk {chunk}")
