@@ -48,8 +48,9 @@ def chunked_attention(
     chunk_size: int,
 ) -> torch.Tensor:
     """softmax(query key^T + bias) value through scaled_dot_product_attention, the relative-position bias given as
-    its additive mask one block at a time (one batch item, at most chunk_size queries), so no (B, N, T, T) tensor
-    is made. For a batch of 14x14 windows a block is one window's whole bias (1.8 MB for ViT-B, in cache).
+    its additive mask one block of at most chunk_size query rows at a time (of one batch item, or of several whole
+    ones when T < chunk_size), so no (B, N, T, T) tensor is made. For ViT-B's 14x14 windows a block is one window's
+    whole bias (1.8 MB, in cache); for its global layers, 256 queries of one image (50 MB, not 805).
 
     Outside autograd the bias blocks are written into one reused buffer (fresh 50 MB blocks cost page faults).
 
@@ -64,20 +65,24 @@ def chunked_attention(
     if rel_h is None:
         return F.scaled_dot_product_attention(query, key, value, scale=1.0)
     batch, heads, tokens, _ = query.shape
-    size = min(chunk_size, tokens)
+    rows = min(chunk_size, tokens)  # queries per block
+    items = max(1, chunk_size // tokens)  # batch items per block: at most chunk_size query rows in all
     differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value, rel_h, rel_w))
-    buffer = None if differentiable else query.new_empty(1, heads, size, rel_h.shape[-1], rel_w.shape[-1])
-    items = []
-    for item in range(batch):
-        blocks, rows = [], slice(item, item + 1)
-        for start in range(0, tokens, size):
-            stop = min(start + size, tokens)
-            out = None if buffer is None else buffer[:, :, : stop - start]
-            bias = rel_pos_bias(rel_h[rows, :, start:stop], rel_w[rows, :, start:stop], out=out)
-            query_block = query[rows, :, start:stop]
-            blocks.append(F.scaled_dot_product_attention(query_block, key[rows], value[rows], attn_mask=bias, scale=1.0))
-        items.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=2))
-    return items[0] if batch == 1 else torch.cat(items, dim=0)
+    buffer = None
+    if not differentiable:
+        buffer = query.new_empty(min(items, batch), heads, rows, rel_h.shape[-1], rel_w.shape[-1])
+    groups = []
+    for first in range(0, batch, items):
+        group = slice(first, min(first + items, batch))
+        blocks = []
+        for start in range(0, tokens, rows):
+            queries = slice(start, min(start + rows, tokens))
+            out = None if buffer is None else buffer[: group.stop - group.start, :, : queries.stop - queries.start]
+            bias = rel_pos_bias(rel_h[group, :, queries], rel_w[group, :, queries], out=out)
+            block = query[group, :, queries]
+            blocks.append(F.scaled_dot_product_attention(block, key[group], value[group], attn_mask=bias, scale=1.0))
+        groups.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=2))
+    return groups[0] if len(groups) == 1 else torch.cat(groups, dim=0)
 
 
 class PatchEmbeddings(nn.Module):

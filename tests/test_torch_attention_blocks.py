@@ -51,9 +51,10 @@ def test_blocks_equal_the_full_attention(use_rel_pos, grad):
         blocked, none = attn(hidden)
     assert none is None and blocked.requires_grad == grad
     assert_outputs_close(blocked.detach(), full, rtol=BLOCKS_RTOL, name="blocked attention")
-    attn.query_chunk_size = GRID * GRID  # one block: the full product
-    with torch.no_grad():
-        assert_outputs_close(attn(hidden)[0], full, rtol=BLOCKS_RTOL, name="single block")
+    for chunk, name in ((GRID * GRID, "one block per image"), (2 * GRID * GRID, "one block for both images")):
+        attn.query_chunk_size = chunk
+        with torch.no_grad():
+            assert_outputs_close(attn(hidden)[0], full, rtol=BLOCKS_RTOL, name=name)
 
 
 def test_gradients_through_blocks_equal_the_explicit_path():
@@ -76,6 +77,6 @@ def test_chunked_attention_function_on_odd_shapes():
     expected = reference_attention(**arrays)
     tensors = {name: torch.from_numpy(array) for name, array in arrays.items()}
     with torch.no_grad():
-        for chunk in (1, 6, 16, 34, 35, 100):
+        for chunk in (1, 6, 16, 34, 35, 69, 70, 100):
             assert_outputs_close(chunked_attention(chunk_size=chunk, **tensors), expected, rtol=BLOCKS_RTOL,
                                  name=f"chunk {chunk}")
