@@ -59,14 +59,14 @@ class MLPBlock(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """(..., hidden_size) -> (..., hidden_size)."""
         rows = hidden_states.reshape(-1, hidden_states.shape[-1])
-        differentiable = torch.is_grad_enabled() and (hidden_states.requires_grad or self.lin1.weight.requires_grad)
+        differentiable = torch.is_grad_enabled() and (
+            hidden_states.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
         if differentiable or len(rows) <= MLP_CHUNK_ROWS:
             return self.lin2(self.act(self.lin1(hidden_states)))
-        output = rows.new_empty(len(rows), self.lin2.out_features)
-        for start in range(0, len(rows), MLP_CHUNK_ROWS):
-            block = self.act(self.lin1(rows[start : start + MLP_CHUNK_ROWS]))
-            torch.addmm(self.lin2.bias, block, self.lin2.weight.t(), out=output[start : start + MLP_CHUNK_ROWS])
-        return output.reshape(*hidden_states.shape[:-1], self.lin2.out_features)
+        blocks = [self.lin2(self.act(self.lin1(rows[start : start + MLP_CHUNK_ROWS])))
+                  for start in range(0, len(rows), MLP_CHUNK_ROWS)]  # fmt: skip
+        return torch.cat(blocks).reshape(*hidden_states.shape[:-1], self.lin2.out_features)
 
 
 class FeedForward(nn.Module):

@@ -47,3 +47,29 @@ def test_blocked_rows_keep_leading_dims():
         blocked = mlp(hidden)
         one_shot = mlp.lin2(mlp.act(mlp.lin1(hidden)))
     assert_outputs_close(blocked, one_shot, rtol=BLOCKS_RTOL, name="blocked")
+
+
+def test_blocked_paths_run_under_autocast(monkeypatch):
+    """bf16 autocast inference goes through both blocked paths (MLP rows, attention queries) and gives the fp32
+    result to bf16 precision, as the one-shot paths do."""
+    from sam_core.config import SamVisionConfig
+    from sam_torch.image_encoder import VisionLayer
+
+    monkeypatch.setattr(layers, "MLP_CHUNK_ROWS", 24)
+    config = SamVisionConfig(hidden_size=32, num_attention_heads=4, mlp_dim=64, image_size=128, patch_size=16,
+                             use_rel_pos=True, window_size=0)
+    torch.manual_seed(1)
+    layer = VisionLayer(config, window_size=0).eval()
+    layer.attn.query_chunk_size = 24
+    with torch.no_grad():
+        for name, parameter in layer.named_parameters():
+            if "rel_pos" in name:
+                parameter.normal_(0.0, 0.5)
+    hidden = torch.randn(2, 8, 8, 32)
+    with torch.no_grad():
+        reference = layer(hidden)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            blocked = layer(hidden)[0]
+    # bf16 keeps 8 significant bits (relative step 2^-8 = 0.004); a residual layer accumulates a few such steps.
+    diff = assert_outputs_close(blocked.float(), reference, rtol=5e-2, name="bf16 autocast")
+    assert diff > 1e-4  # the products really ran in bf16
