@@ -4,7 +4,8 @@ Contenders: dualsam-torch and transformers-torch (this process); dualsam-tf eage
 (``jit_compile=True``; this process, Keras 3); transformers-tf (its TFSamModel needs Keras 2, so it runs in a
 worker process, bench/hf_tf_worker.py, timed on request). Runs alternate between all contenders; each reports
 the median. Ratios are against the transformers implementation of the same framework; the fraction of the
-machine's fp32 matmul peak (measured with torch in the same run) uses the analytic FLOP count.
+machine's fp32 matmul peak (measured with torch in the same run, before and after the timed runs, the higher of
+the two: the clock of a shared machine varies) uses the analytic FLOP count.
 
     python bench/encoder.py [--runs 5] [--threads N] [--preset sam-vit-base] [--no-tf]
 """
@@ -125,6 +126,7 @@ def main() -> None:
             contenders["transformers-tf"] = worker
         except (RuntimeError, OSError) as error:
             print(f"transformers-tf skipped: {error}")
+    peak_before = fp32_matmul_peak()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     try:
         with torch.inference_mode():
@@ -136,11 +138,13 @@ def main() -> None:
     finally:
         if worker is not None:
             worker.close()
-    peak = fp32_matmul_peak()
+    peak_after = fp32_matmul_peak()
+    peak = max(peak_before, peak_after)
     flops = encoder_flops(config.vision_config)
     print(f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"preset {args.preset}: {flops / 1e9:.1f} GFLOP per image; fp32 matmul peak {peak:.1f} GFLOP/s; "
+    print(f"preset {args.preset}: {flops / 1e9:.1f} GFLOP per image; fp32 matmul peak {peak:.1f} GFLOP/s "
+          f"(before {peak_before:.0f}, after {peak_after:.0f}); "
           f"median of {args.runs} alternating runs")
     medians = {name: statistics.median(values) for name, values in times.items()}
     for name, median in medians.items():
