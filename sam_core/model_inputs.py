@@ -12,12 +12,14 @@ Shape = tuple[int, ...]
 
 
 def check_pixel_values_shape(shape: Shape, image_size: int, num_channels: int = 3) -> None:
-    """Raises ValueError unless ``shape`` is (B, num_channels, image_size, image_size)."""
+    """Raises ValueError unless ``shape`` is (B, num_channels, image_size, image_size) with B >= 1."""
     expected = f"(batch, {num_channels}, {image_size}, {image_size})"
     if len(shape) != 4 or shape[1] != num_channels or shape[2] != image_size or shape[3] != image_size:
         raise ValueError(
             f"pixel_values must have shape {expected} (channels first, padded by SamProcessor), got {tuple(shape)}"
         )
+    if shape[0] == 0:  # an unknown (None) batch, as in a traced signature, passes
+        raise ValueError(f"pixel_values holds no image: batch 0 in shape {tuple(shape)}; pass at least one image")
 
 
 def check_model_inputs(

@@ -19,6 +19,7 @@ BAD_IMAGES = [
     dict(pixel_values=np.zeros((1, 3, 512, 512), np.float32)),
     dict(pixel_values=np.zeros((3, 1024, 1024), np.float32)),
     dict(pixel_values=np.zeros((1, 4, 1024, 1024), np.float32)),
+    dict(pixel_values=np.zeros((0, 3, 1024, 1024), np.float32)),
     dict(),
     dict(image_embeddings=np.zeros((1, 16, 64, 64), np.float32)),
     dict(pixel_values=np.zeros((1, 3, 1024, 1024), np.float32), image_embeddings=np.zeros((1, 32, 64, 64), np.float32)),

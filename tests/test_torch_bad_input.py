@@ -26,6 +26,7 @@ def embeddings(model):
         (dict(pixel_values=torch.zeros(1, 3, 512, 512)), ValueError, "pixel_values must have shape"),
         (dict(pixel_values=torch.zeros(3, 1024, 1024)), ValueError, "pixel_values must have shape"),
         (dict(pixel_values=torch.zeros(1, 4, 1024, 1024)), ValueError, "pixel_values"),
+        (dict(pixel_values=torch.zeros(0, 3, 1024, 1024)), ValueError, "pixel_values holds no image"),
         (dict(pixel_values=[[1.0]]), TypeError, "pixel_values must be a torch.Tensor"),
         (dict(), ValueError, "Either pixel_values or image_embeddings"),
         (dict(image_embeddings=torch.zeros(1, 16, 64, 64)), ValueError, "image_embeddings must have shape"),
