@@ -18,8 +18,13 @@ def check_pixel_values_shape(shape: Shape, image_size: int, num_channels: int = 
         raise ValueError(
             f"pixel_values must have shape {expected} (channels first, padded by SamProcessor), got {tuple(shape)}"
         )
-    if shape[0] == 0:  # an unknown (None) batch, as in a traced signature, passes
-        raise ValueError(f"pixel_values holds no image: batch 0 in shape {tuple(shape)}; pass at least one image")
+    _check_not_empty("pixel_values", shape, axis=0, what="image")
+
+
+def _check_not_empty(name: str, shape: Shape, axis: int, what: str) -> None:
+    """Raises ValueError when ``shape[axis]`` is 0 (an unknown (None) size, as in a traced signature, passes)."""
+    if shape[axis] == 0:
+        raise ValueError(f"{name} holds no {what}: size 0 on axis {axis} of shape {tuple(shape)}")
 
 
 def check_model_inputs(
@@ -62,6 +67,7 @@ def check_model_inputs(
                 f"image_embeddings must have shape (batch, {', '.join(map(str, expected))}), "
                 f"got {tuple(image_embeddings)}"
             )
+        _check_not_empty("image_embeddings", image_embeddings, axis=0, what="image")
         batch = image_embeddings[0]
     if input_points is not None:
         if len(input_points) != 4 or input_points[-1] != 2:
@@ -71,6 +77,7 @@ def check_model_inputs(
             )
         if input_points[0] != batch:
             raise ValueError(f"input_points has batch {input_points[0]} but the images have batch {batch}")
+        _check_not_empty("input_points", input_points, axis=1, what="prompt")
     if input_labels is not None:
         if input_points is None:
             raise ValueError("input_labels were given without input_points")
@@ -84,6 +91,7 @@ def check_model_inputs(
             raise ValueError(f"input_boxes must have shape (batch, boxes, 4), got {tuple(input_boxes)}")
         if input_boxes[0] != batch:
             raise ValueError(f"input_boxes has batch {input_boxes[0]} but the images have batch {batch}")
+        _check_not_empty("input_boxes", input_boxes, axis=1, what="box")
         if input_points is not None and input_points[1] != input_boxes[1]:
             raise ValueError(
                 "input_points and input_boxes must have the same number of prompts per image, "
