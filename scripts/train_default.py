@@ -1,7 +1,7 @@
 """Trains the default tiny SAM on synthetic scenes (resumable; see sam_torch/training/recipe.py).
 
 Examples:
-    python scripts/train_default.py --out runs/tiny --minutes 120
+    python scripts/train_default.py --out runs/tiny --minutes 120 --device cuda --workers 14
     python scripts/train_default.py --out runs/tiny --minutes 60 --resume     # continue the same schedule
     python scripts/train_default.py --out runs/tiny --eval-only --eval-scenes 200
 
@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--workers", type=int, default=1, help="data worker processes (0: draw scenes inline)")
+    parser.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--eval-scenes", type=int, default=200, help="held-out scenes for the final evaluation")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate OUT/model (or OUT/checkpoint)")
     return parser.parse_args(argv)
@@ -44,23 +45,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.eval_only:
         from sam_core.processing import SamProcessor
         from sam_torch.modeling import SamModel
 
         final = os.path.join(args.out, FINAL_DIR)
         source = final if os.path.isdir(final) else os.path.join(args.out, CHECKPOINT_DIR)
-        model, processor = SamModel.from_pretrained(source), SamProcessor.from_pretrained(source)
+        model, processor = SamModel.from_pretrained(source).to(device), SamProcessor.from_pretrained(source)
     else:
         resume = args.resume and os.path.isfile(os.path.join(args.out, CHECKPOINT_DIR, "trainer_state.pt"))
         if resume:
-            trainer = Trainer.resume(args.out, data_workers=args.workers)
+            trainer = Trainer.resume(args.out, data_workers=args.workers, device=device)
         else:
             overrides = {k: v for k, v in (("total_steps", args.steps), ("batch_size", args.batch_size),
                                            ("lr", args.lr)) if v is not None}  # fmt: skip
             config = default_train_config(seed=args.seed, **overrides)
-            trainer = Trainer(build_default_model(args.seed), config, args.out, data_workers=args.workers)
-        print(f"segment {trainer.segment}: step {trainer.step} / {trainer.config.total_steps}", file=sys.stderr)
+            trainer = Trainer(build_default_model(args.seed), config, args.out, data_workers=args.workers, device=device)
+        print(f"segment {trainer.segment}: step {trainer.step} / {trainer.config.total_steps} on {device}", file=sys.stderr)
         last = trainer.fit(max_minutes=args.minutes)
         print(json.dumps({"step": trainer.step, **last}), file=sys.stderr)
         if trainer.step < trainer.config.total_steps:

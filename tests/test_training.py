@@ -3,6 +3,7 @@ the evaluation's IoU bookkeeping. Models are micro-sized (128-pixel frame) so ea
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -169,8 +170,9 @@ def test_overfits_a_fixed_batch(tmp_path):
     config = train_config(lr=1e-2, total_steps=100, prompts=PromptMix(corrective_rounds=0))
     trainer = Trainer(micro_model(), config, tmp_path)
     batch, _ = trainer.batch_for_step(0)
-    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the same prompts every step
-    losses = [trainer.train_step()["loss"] for _ in range(15)]
+    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the batch carries its prompts
+    # Step 0's draw is multi-point (single-mask output); its loss starts falling fast after ~10 steps.
+    losses = [trainer.train_step()["loss"] for _ in range(20)]
     assert np.mean(losses[-3:]) < 0.6 * losses[0]
 
 
@@ -219,6 +221,36 @@ def test_prefetching_workers_give_the_inline_batches(tmp_path):
         torch.testing.assert_close(batch.targets, other.targets, rtol=0, atol=0)
         np.testing.assert_array_equal(batch.objects, other.objects)
         assert rng.bit_generator.state == other_rng.bit_generator.state
+
+
+def test_prompts_drawn_with_the_batch_are_the_steps_own_draws(tmp_path):
+    """A data worker draws the prompts (and drops the full-size masks); drawing them in the step gives the same."""
+    from sam_torch.training.data import draw_prompts
+
+    trainer = Trainer(micro_model(), train_config(total_steps=3), tmp_path)
+    for step in range(3):
+        with_prompts, rng = trainer.batch_for_step(step)
+        bare_source = dataclasses.replace(trainer.source, prompts=None)
+        bare, bare_rng = bare_source(step)
+        drawn = draw_prompts(bare, bare_rng, trainer.config.prompts)
+        assert with_prompts.masks is None and bare.masks is not None
+        assert drawn.multi == with_prompts.prompts.multi
+        for name in ("points", "labels", "boxes"):
+            np.testing.assert_array_equal(getattr(drawn, name), getattr(with_prompts.prompts, name))
+        assert rng.bit_generator.state == bare_rng.bit_generator.state
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_matches_the_cpu(tmp_path):
+    losses = {}
+    for device in ("cpu", "cuda"):
+        trainer = Trainer(micro_model(), train_config(total_steps=3), tmp_path / device, device=device)
+        losses[device] = [trainer.train_step()["loss"] for _ in range(3)]
+        assert next(trainer.model.parameters()).device.type == device
+        result = trainer.evaluate(2)
+        assert 0.0 <= result["point_miou"] <= 1.0
+    # Different kernels (and summation orders) on the two devices; three steps stay within 1e-3.
+    np.testing.assert_allclose(losses["cuda"], losses["cpu"], rtol=1e-3)
 
 
 def test_fit_with_a_data_worker_matches_inline(tmp_path):
@@ -302,7 +334,7 @@ def test_default_recipe_learns_a_fixed_batch(tmp_path):
     config = default_train_config(batch_size=2, prompts_per_image=2, warmup_steps=1, total_steps=1000)
     trainer = Trainer(build_default_model(0), config, tmp_path)
     batch, _ = trainer.batch_for_step(0)
-    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the same prompts every step
+    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the batch carries its prompts
     logs = [trainer.train_step() for _ in range(RECIPE_STEPS)]
     last = logs[-5:]
     assert np.mean([r["point_iou"] for r in last]) > RECIPE_MIN_IOU

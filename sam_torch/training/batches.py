@@ -2,8 +2,10 @@
 processes so that drawing scenes overlaps the optimization.
 
 Step ``s`` draws items ``s*B .. s*B+B-1`` of the seeded scene stream at the curriculum's difficulty for ``s``, and
-its prompt Generator is ``default_rng([seed, s])`` (first used to pick the target objects). A worker returns the
-Generator with the batch, so prefetched and inline batches are identical.
+its prompt Generator is ``default_rng([seed, s])`` (first used to pick the target objects, then to draw the
+step's prompts when the source has a prompt mix). A worker returns the Generator with the batch, so prefetched
+and inline batches are identical. Drawing the prompts with the batch keeps the per-object mask scans out of the
+training process, which matters on a GPU, where the optimization step itself takes a few milliseconds.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 from sam_core.processing import SamProcessor
 from sam_core.synthetic import SyntheticSceneDataset
 
-from .data import TrainingBatch, build_batch
+from .data import TrainingBatch, build_batch, draw_prompts
+from .objective import PromptMix
 
 
 @dataclass
@@ -34,6 +37,7 @@ class BatchSource:
         scene: ``make_scene`` arguments.
         start_difficulty, curriculum_steps: difficulty ramps linearly from start_difficulty to 1 over this many
             steps (0: ``scene['difficulty']``, default 1).
+        prompts: when set, each batch comes with its prompts drawn from this mix (``TrainingBatch.prompts``).
     """
 
     seed: int
@@ -43,6 +47,7 @@ class BatchSource:
     scene: dict[str, Any] = field(default_factory=dict)
     start_difficulty: float = 0.0
     curriculum_steps: int = 0
+    prompts: PromptMix | None = None
 
     def difficulty(self, step: int) -> float:
         if self.curriculum_steps <= 0:
@@ -56,7 +61,10 @@ class BatchSource:
         difficulty = self.difficulty(step)
         scenes = [dataset.scene(step * self.batch_size + i, difficulty=difficulty) for i in range(self.batch_size)]
         rng = np.random.default_rng([self.seed, step])
-        return build_batch(scenes, self.processor, self.prompts_per_image, rng), rng
+        batch = build_batch(scenes, self.processor, self.prompts_per_image, rng)
+        if self.prompts is not None:
+            batch.prompts, batch.masks = draw_prompts(batch, rng, self.prompts), None
+        return batch, rng
 
 
 def prefetched(

@@ -6,7 +6,9 @@ Shape legend: B images, P prompts per image, N points per prompt, L low-res mask
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +19,9 @@ from sam_core.processing import SamProcessor
 from sam_core.synthetic import Scene
 
 from .prompts import NEGATIVE, POSITIVE, jitter_box, mask_to_box, sample_negative_points, sample_points_in
+
+if TYPE_CHECKING:
+    from .objective import PromptMix
 
 MIN_TARGET_CELLS = 4  # an object must cover this many cells of the low-res frame to be a training target
 
@@ -39,6 +44,23 @@ def processor_for_config(config: SamConfig) -> SamProcessor:
 
 
 @dataclass
+class StepPrompts:
+    """One step's prompts in original-image pixels.
+
+    Attributes:
+        multi: the point prompts have several points (single-mask output) rather than one positive point (best
+            of the 3 multimask outputs).
+        points: (B, P, N, 2) float64 xy points; labels: (B, P, N) int64 (1 positive, 0 negative).
+        boxes: (B, P, 4) float64 jittered xyxy boxes, or None when the step trains no boxes.
+    """
+
+    multi: bool
+    points: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray | None
+
+
+@dataclass
 class TrainingBatch:
     """Processed images and per-prompt targets.
 
@@ -47,14 +69,23 @@ class TrainingBatch:
         targets: (B, P, L, L) float32 0/1 masks from the processor's labels.
         original_sizes: (B, 2) int64 (H, W).
         objects: (B, P) int64 object index in each scene (label value - 1).
-        masks: B lists of P (H, W) bool full-size ground-truth masks, for prompt sampling.
+        masks: B lists of P (H, W) bool full-size ground-truth masks, for prompt sampling; None once the prompts
+            are drawn (a data worker then need not send them back).
+        prompts: the step's prompts when they were drawn with the batch (``draw_prompts``), else None.
     """
 
     pixel_values: torch.Tensor
     targets: torch.Tensor
     original_sizes: np.ndarray
     objects: np.ndarray
-    masks: list[list[np.ndarray]]
+    masks: list[list[np.ndarray]] | None
+    prompts: StepPrompts | None = None
+
+    def to(self, device: torch.device | str) -> "TrainingBatch":
+        """The batch with its tensors on ``device`` (the numpy parts are shared)."""
+        return dataclasses.replace(
+            self, pixel_values=self.pixel_values.to(device), targets=self.targets.to(device)
+        )
 
 
 def build_batch(
@@ -117,3 +148,14 @@ def box_prompts(batch: TrainingBatch, rng: np.random.Generator, jitter: bool = T
             box = mask_to_box(mask)
             boxes[b, p] = jitter_box(box, mask.shape, rng) if jitter else box
     return boxes
+
+
+def draw_prompts(batch: TrainingBatch, rng: np.random.Generator, mix: "PromptMix") -> StepPrompts:
+    """Draws a step's point and box prompts from ``rng`` (in this order: multi-point or not, the point count,
+    the points, the boxes), so drawing them with the batch in a data worker or in the training step gives the
+    same prompts."""
+    multi = bool(rng.random() < mix.multi_point_probability)
+    num_points = int(rng.integers(2, 5)) if multi else 1
+    points, labels = point_prompts(batch, rng, num_points, mix.negative_fraction)
+    boxes = box_prompts(batch, rng) if mix.boxes else None
+    return StepPrompts(multi, points, labels, boxes)

@@ -37,21 +37,20 @@ __all__ = [
 
 
 def model_predictor(model: torch.nn.Module, processor: SamProcessor) -> PredictFn:
-    """A PredictFn running ``model``: one image encoding, multimask for points (best by predicted IoU), single
-    mask for boxes, upscaled with ``processor.post_process_masks``."""
+    """A PredictFn running ``model`` (on its device): one image encoding, multimask for points (best by predicted
+    IoU), single mask for boxes, upscaled with ``processor.post_process_masks``."""
 
     @torch.no_grad()
     def predict(scene: SceneLike, points: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         inputs = processor(images=[scene.image], input_points=points[None, :, None, :], input_boxes=boxes[None])
-        embeddings = model.get_image_embeddings(torch.from_numpy(inputs["pixel_values"]))
-        by_point = model(image_embeddings=embeddings, input_points=torch.from_numpy(inputs["input_points"]),
-                         multimask_output=True)  # fmt: skip
-        by_box = model(image_embeddings=embeddings, input_boxes=torch.from_numpy(inputs["input_boxes"]),
-                       multimask_output=False)  # fmt: skip
+        tensor = lambda name: torch.from_numpy(inputs[name]).to(model.device)  # noqa: E731
+        embeddings = model.get_image_embeddings(tensor("pixel_values"))
+        by_point = model(image_embeddings=embeddings, input_points=tensor("input_points"), multimask_output=True)
+        by_box = model(image_embeddings=embeddings, input_boxes=tensor("input_boxes"), multimask_output=False)
         best = by_point.iou_scores.argmax(-1)  # (1, O)
         index = best[..., None, None, None].expand(-1, -1, 1, *by_point.pred_masks.shape[-2:])
         chosen = by_point.pred_masks.gather(2, index)  # (1, O, 1, L, L)
-        low_res = torch.cat([chosen, by_box.pred_masks], dim=2).numpy()
+        low_res = torch.cat([chosen, by_box.pred_masks], dim=2).cpu().numpy()
         masks = processor.post_process_masks(low_res, inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
         return masks[:, 0], masks[:, 1]
 

@@ -16,7 +16,7 @@ import torch
 from sam_core.image_transforms import preprocess_shape
 from sam_core.processing import SamProcessor
 
-from .data import TrainingBatch, box_prompts, point_prompts
+from .data import TrainingBatch, draw_prompts
 from .losses import DICE_WEIGHT, FOCAL_WEIGHT, IOU_WEIGHT, LossParts, sam_loss
 from .prompts import corrective_point, frame_to_original
 
@@ -51,9 +51,11 @@ class PromptMix:
     corrective_rounds: int = 0
 
 
-def _processed_points(processor: SamProcessor, sizes: np.ndarray, points: np.ndarray, labels: np.ndarray):
+def _processed_points(
+    processor: SamProcessor, sizes: np.ndarray, points: np.ndarray, labels: np.ndarray, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     encoding = processor(original_sizes=sizes, input_points=points, input_labels=labels)
-    return torch.from_numpy(encoding["input_points"]), torch.from_numpy(encoding["input_labels"])
+    return torch.from_numpy(encoding["input_points"]).to(device), torch.from_numpy(encoding["input_labels"]).to(device)
 
 
 def _valid_window(original_size: np.ndarray, target_size: int, frame: int) -> np.ndarray:
@@ -74,27 +76,27 @@ def step_loss(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The summed loss of every prompt pass of one batch, and its parts for logging.
 
-    ``weights`` (default: SAM's 20 : 1 : 1) weight focal, dice and IoU losses in every pass.
+    ``weights`` (default: SAM's 20 : 1 : 1) weight focal, dice and IoU losses in every pass. The prompts are
+    ``batch.prompts`` when the batch came with them, else drawn here from ``rng`` (the same draws). The batch's
+    tensors must be on the model's device.
 
     Returns:
         (scalar loss with gradient, {"loss", "point", "box", "correct", "focal", "dice", "iou", "point_iou",
         "box_iou"} floats; the focal / dice / iou parts are averaged over the passes).
     """
     loss_kwargs = (weights or LossWeights()).as_kwargs()
+    device = batch.pixel_values.device
+    prompts = batch.prompts if batch.prompts is not None else draw_prompts(batch, rng, mix)
+    multi, points, labels = prompts.multi, prompts.points, prompts.labels
     embeddings = model.vision_encoder(batch.pixel_values)[0]  # (B, C, g, g)
     passes: dict[str, LossParts] = {}
-    multi = rng.random() < mix.multi_point_probability
-    num_points = int(rng.integers(2, 5)) if multi else 1
-    points, labels = point_prompts(batch, rng, num_points, mix.negative_fraction)
-    coords, coord_labels = _processed_points(processor, batch.original_sizes, points, labels)
+    coords, coord_labels = _processed_points(processor, batch.original_sizes, points, labels, device)
     out = model(image_embeddings=embeddings, input_points=coords, input_labels=coord_labels, multimask_output=not multi)
     passes["point"], best = sam_loss(out.pred_masks, out.iou_scores, batch.targets, **loss_kwargs)
-    if mix.boxes:
-        boxes = box_prompts(batch, rng)
-        encoding = processor(original_sizes=batch.original_sizes, input_boxes=boxes)
-        out_box = model(
-            image_embeddings=embeddings, input_boxes=torch.from_numpy(encoding["input_boxes"]), multimask_output=False
-        )
+    if prompts.boxes is not None:
+        encoding = processor(original_sizes=batch.original_sizes, input_boxes=prompts.boxes)
+        boxes = torch.from_numpy(encoding["input_boxes"]).to(device)
+        out_box = model(image_embeddings=embeddings, input_boxes=boxes, multimask_output=False)
         passes["box"], _ = sam_loss(out_box.pred_masks, out_box.iou_scores, batch.targets, **loss_kwargs)
     if mix.corrective_rounds:
         chosen = out.iou_scores.detach().argmax(-1) if not multi else torch.zeros_like(best)
@@ -133,12 +135,12 @@ def _corrective_rounds(
     batch_size, prompts = batch.objects.shape
     frame = logits.shape[-1]
     target_size = processor.target_size
-    targets = batch.targets.numpy() > 0.5
+    targets = batch.targets.cpu().numpy() > 0.5
     flat_embeddings = embeddings.repeat_interleave(prompts, 0)
     flat_sizes = np.repeat(batch.original_sizes, prompts, axis=0)
     rounds = []
     for _ in range(mix.corrective_rounds):
-        predicted = logits.numpy() > 0
+        predicted = logits.cpu().numpy() > 0
         new_points = np.zeros((batch_size, prompts, 1, 2))
         new_labels = np.zeros((batch_size, prompts, 1), dtype=np.int64)
         for b in range(batch_size):
@@ -150,7 +152,8 @@ def _corrective_rounds(
         points = np.concatenate([points, new_points], axis=2)
         labels = np.concatenate([labels, new_labels], axis=2)
         flat_points = points.reshape(batch_size * prompts, 1, -1, 2)
-        coords, coord_labels = _processed_points(processor, flat_sizes, flat_points, labels.reshape(len(flat_points), 1, -1))
+        flat_labels = labels.reshape(len(flat_points), 1, -1)
+        coords, coord_labels = _processed_points(processor, flat_sizes, flat_points, flat_labels, embeddings.device)
         out = model(
             image_embeddings=flat_embeddings,
             input_points=coords,

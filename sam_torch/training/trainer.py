@@ -107,6 +107,7 @@ class Trainer:
         processor: the processor (default: the one matching the model's frame).
         data_workers: processes that draw the scenes ahead of the optimization (0: inline). The batches are the
             same either way.
+        device: where the model trains (default: where it is). Batches are drawn on the CPU and moved there.
     """
 
     def __init__(
@@ -116,7 +117,10 @@ class Trainer:
         out_dir: str | os.PathLike,
         processor: SamProcessor | None = None,
         data_workers: int = 0,
+        device: torch.device | str | None = None,
     ) -> None:
+        self.device = torch.device(device) if device is not None else model.device
+        model.to(self.device)
         self.model, self.config, self.out_dir = model, config, os.fspath(out_dir)
         self.data_workers = data_workers
         self.processor = processor if processor is not None else processor_for_config(model.config)
@@ -136,7 +140,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.source = BatchSource(
             config.seed, config.batch_size, config.prompts_per_image, self.processor, dict(config.scene),
-            config.start_difficulty, config.curriculum_steps,
+            config.start_difficulty, config.curriculum_steps, config.prompts,
         )  # fmt: skip
         self.step, self.segment, self.train_seconds = 0, 0, 0.0
 
@@ -155,7 +159,7 @@ class Trainer:
             self.model.vision_encoder.eval()
         batch, rng = prepared if prepared is not None else self.batch_for_step(self.step)
         loss, logged = step_loss(
-            self.model, self.processor, batch, rng, self.config.prompts, self.config.loss_weights
+            self.model, self.processor, batch.to(self.device), rng, self.config.prompts, self.config.loss_weights
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -225,8 +229,11 @@ class Trainer:
         return save_checkpoint(directory, self.model, self.processor, self.optimizer, self.scheduler, state)
 
     @classmethod
-    def resume(cls, out_dir: str | os.PathLike, data_workers: int = 0) -> "Trainer":
-        """Rebuilds the trainer from ``out_dir/checkpoint`` (model, optimizer, scheduler, step); new segment."""
+    def resume(
+        cls, out_dir: str | os.PathLike, data_workers: int = 0, device: torch.device | str | None = None
+    ) -> "Trainer":
+        """Rebuilds the trainer from ``out_dir/checkpoint`` (model, optimizer, scheduler, step) on ``device``
+        (default: the CPU); new segment."""
         directory = os.path.join(os.fspath(out_dir), CHECKPOINT_DIR)
         if not has_checkpoint(directory):
             raise FileNotFoundError(f"no checkpoint to resume in {directory}")
@@ -234,7 +241,7 @@ class Trainer:
         state = payload["trainer"]
         model = SamModel.from_pretrained(directory)
         processor = SamProcessor.from_pretrained(directory)
-        trainer = cls(model, TrainConfig.from_dict(state["config"]), out_dir, processor, data_workers)
+        trainer = cls(model, TrainConfig.from_dict(state["config"]), out_dir, processor, data_workers, device)
         trainer.optimizer.load_state_dict(payload["optimizer"])
         trainer.scheduler.load_state_dict(payload["scheduler"])
         trainer.step, trainer.train_seconds = int(state["step"]), float(state["train_seconds"])
