@@ -3,6 +3,7 @@
 Examples:
     python scripts/train_default.py --out runs/tiny --minutes 120 --device cuda --workers 14
     python scripts/train_default.py --out runs/tiny --minutes 60 --resume     # continue the same schedule
+    python scripts/train_default.py --out runs/more --init-from runs/tiny/model --steps 2000 --lr 5e-4  # a new stage
     python scripts/train_default.py --out runs/tiny --eval-only --eval-scenes 200
 
 Writes runs/tiny/train_log.jsonl (one JSON object per logged step, with a ``segment`` id per (re)start),
@@ -19,6 +20,8 @@ import sys
 
 import torch
 
+from sam_core.processing import SamProcessor
+from sam_torch.modeling import SamModel
 from sam_torch.training import Trainer, evaluate
 from sam_torch.training.recipe import build_default_model, default_train_config
 from sam_torch.training.trainer import CHECKPOINT_DIR, FINAL_DIR
@@ -32,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=None, help="schedule length (total steps) of a new run")
     parser.add_argument("--batch-size", type=int, default=None, help="images per step of a new run")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate of a new run")
+    parser.add_argument("--warmup-steps", type=int, default=None, help="warmup of a new run (default: 1/40 of it)")
+    parser.add_argument("--curriculum-steps", type=int, default=None,
+                        help="steps of a new run's easy-to-full scene ramp (default: 40%% of it; 0: full from the start)")
+    parser.add_argument("--init-from", default=None,
+                        help="start a new run from these weights (a save_pretrained directory) instead of from scratch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--workers", type=int, default=1, help="data worker processes (0: draw scenes inline)")
@@ -47,9 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if args.eval_only:
-        from sam_core.processing import SamProcessor
-        from sam_torch.modeling import SamModel
-
         final = os.path.join(args.out, FINAL_DIR)
         source = final if os.path.isdir(final) else os.path.join(args.out, CHECKPOINT_DIR)
         model, processor = SamModel.from_pretrained(source).to(device), SamProcessor.from_pretrained(source)
@@ -58,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         if resume:
             trainer = Trainer.resume(args.out, data_workers=args.workers, device=device)
         else:
-            overrides = {k: v for k, v in (("total_steps", args.steps), ("batch_size", args.batch_size),
-                                           ("lr", args.lr)) if v is not None}  # fmt: skip
-            config = default_train_config(seed=args.seed, **overrides)
-            trainer = Trainer(build_default_model(args.seed), config, args.out, data_workers=args.workers, device=device)
-        print(f"segment {trainer.segment}: step {trainer.step} / {trainer.config.total_steps} on {device}", file=sys.stderr)
+            given = (("total_steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
+                     ("warmup_steps", args.warmup_steps), ("curriculum_steps", args.curriculum_steps),
+                     ("init_from", args.init_from))  # fmt: skip
+            config = default_train_config(seed=args.seed, **{k: v for k, v in given if v is not None})
+            model = SamModel.from_pretrained(args.init_from) if args.init_from else build_default_model(args.seed)
+            trainer = Trainer(model, config, args.out, data_workers=args.workers, device=device)
+        print(f"segment {trainer.segment}: step {trainer.step} / {trainer.config.total_steps} on {device}",
+              file=sys.stderr)  # fmt: skip
         last = trainer.fit(max_minutes=args.minutes)
         print(json.dumps({"step": trainer.step, **last}), file=sys.stderr)
         if trainer.step < trainer.config.total_steps:

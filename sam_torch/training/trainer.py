@@ -54,6 +54,7 @@ class TrainConfig:
             steps (0: always 1).
         log_every, checkpoint_every: in steps.
         eval_every, eval_scenes, eval_seed: periodic held-out evaluation (0: off).
+        init_from: the weights the run started from (a record only; None: initialized from scratch).
     """
 
     seed: int = 0
@@ -77,6 +78,7 @@ class TrainConfig:
     eval_every: int = 0
     eval_scenes: int = 50
     eval_seed: int = 1_000_003
+    init_from: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
