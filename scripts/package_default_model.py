@@ -1,11 +1,13 @@
-"""Copies a finished training run of scripts/train_default.py into the package as the default model.
+"""Copies a finished training of scripts/train_default.py into the package as the default model.
 
-    python scripts/package_default_model.py runs/tiny
+    python scripts/package_default_model.py runs/tiny [runs/tiny-stage2 ...]
 
-Writes sam_core/data/default_model/: config.json, model.safetensors and preprocessor_config.json (the run's
-final ``save_pretrained``), train_log.jsonl (every segment), loss_curve.png (scripts/plot_training_log.py, needs
-matplotlib) and training.json (the recipe, the schedule and the wall time of each segment). TRAINING.md, the
-human-readable account, is written by hand.
+Several run directories are the stages of one training, in order, each started from the previous one's final
+weights (``--init-from``). Writes sam_core/data/default_model/: config.json, model.safetensors and
+preprocessor_config.json (the last stage's final ``save_pretrained``), train_log.jsonl (every segment of every
+stage, steps and segment numbers continued across stages, with a ``stage`` field), loss_curve.png
+(scripts/plot_training_log.py, needs matplotlib) and training.json (each stage's recipe, the schedule and the wall
+time of each segment). TRAINING.md, the human-readable account, is written by hand.
 """
 
 from __future__ import annotations
@@ -27,11 +29,16 @@ from sam_torch.training.trainer import CHECKPOINT_DIR, FINAL_DIR, LOG_NAME
 MODEL_FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 #: The shipped model's training, on one H100 (16 CPU cores) from the repository root with
 #: ``PYTHONPATH=. USE_TF=0 OMP_NUM_THREADS=1``: a 45-second throughput probe (discarded) that sized the schedule
-#: (0.9 x 15 minutes at its rate), then the run in two segments, one per device call.
+#: (0.9 x 15 minutes at its rate), then stage 1 in two segments (one per device call), then stage 2 at full scene
+#: difficulty from stage 1's weights (packaged then as the default model), with a fresh data seed.
 COMMANDS = (
     "python3 scripts/train_default.py --out /tmp/probe --steps 100000 --minutes 0.75 --workers 14",
     "python3 scripts/train_default.py --out runs/gpu --steps 6000 --minutes 6.8 --workers 14",
     "python3 scripts/train_default.py --out runs/gpu --resume --minutes 8.3 --workers 14 --eval-scenes 200",
+    "python3 scripts/package_default_model.py runs/gpu",
+    "python3 scripts/train_default.py --out runs/gpu2 --init-from sam_core/data/default_model --steps 2700 --lr 5e-4"
+    " --warmup-steps 100 --curriculum-steps 0 --seed 1 --minutes 7.8 --workers 14 --eval-scenes 200",
+    "python3 scripts/package_default_model.py runs/gpu runs/gpu2",
 )
 DEVICE = "1 NVIDIA H100 80GB HBM3 and 16 CPU cores (14 data workers); torch 2.11.0+cu130"
 PROBE_MINUTES = 0.75
@@ -51,27 +58,47 @@ def copy_file(source: str, target: str) -> None:
         shutil.copyfile(source, tmp)
 
 
+def combined_log(runs: list[str]) -> list[dict]:
+    """Every record of the runs' logs, in order; a later stage's steps and segments continue the earlier ones'."""
+    records, step_offset, segment_offset = [], 0, 0
+    for stage, run in enumerate(runs):
+        with open(os.path.join(run, LOG_NAME), encoding="utf-8") as handle:
+            stage_records = [json.loads(line) for line in handle]
+        for record in stage_records:
+            records.append({**record, "stage": stage, "step": record["step"] + step_offset,
+                            "segment": record["segment"] + segment_offset})  # fmt: skip
+        step_offset += run_state(run)["config"]["total_steps"]
+        segment_offset += 1 + max(r["segment"] for r in stage_records)
+    return records
+
+
+def run_state(run: str) -> dict:
+    return load_trainer_state(os.path.join(run, CHECKPOINT_DIR))["trainer"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="the run directory of scripts/train_default.py (with model/ and the log)")
+    parser.add_argument("runs", nargs="+", help="the run directories of scripts/train_default.py, stage by stage")
     args = parser.parse_args(argv)
-    final = os.path.join(args.run, FINAL_DIR)
-    if not os.path.isdir(final):
-        parser.error(f"{final} does not exist: the schedule has not finished (resume the run first)")
+    for run in args.runs:
+        if not os.path.isdir(os.path.join(run, FINAL_DIR)):
+            parser.error(f"{run}/{FINAL_DIR} does not exist: the schedule has not finished (resume the run first)")
     os.makedirs(DEFAULT_MODEL_DIR, exist_ok=True)
+    final = os.path.join(args.runs[-1], FINAL_DIR)
     for name in MODEL_FILES:
         copy_file(os.path.join(final, name), str(DEFAULT_MODEL_DIR / name))
-    log = os.path.join(args.run, LOG_NAME)
-    copy_file(log, str(DEFAULT_MODEL_DIR / LOG_NAME))
+    log = str(DEFAULT_MODEL_DIR / LOG_NAME)
+    with atomic_path(log) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record, sort_keys=True) + "\n" for record in combined_log(args.runs))
     plot_log([log, str(DEFAULT_MODEL_DIR / "loss_curve.png")])
-    state = load_trainer_state(os.path.join(args.run, CHECKPOINT_DIR))["trainer"]
+    stages = [run_state(run)["config"] for run in args.runs]
     steps, evals = read_log(log)
     segments = segment_summary(steps)
     facts = {
         "commands": list(COMMANDS),
         "device": DEVICE,
-        "total_steps": state["config"]["total_steps"],
-        "recipe": state["config"],
+        "total_steps": sum(config["total_steps"] for config in stages),
+        "stages": stages,
         "segments": segments,
         "wall_minutes": round(sum(s["wall_s"] for s in segments) / 60, 1),
         "wall_minutes_with_probe": round(sum(s["wall_s"] for s in segments) / 60 + PROBE_MINUTES, 1),
