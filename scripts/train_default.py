@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate of a new run")
     parser.add_argument("--warmup-steps", type=int, default=None, help="warmup of a new run (default: 1/40 of it)")
     parser.add_argument("--curriculum-steps", type=int, default=None,
-                        help="steps of a new run's easy-to-full scene ramp (default: 40%% of it; 0: full from the start)")
+                        help="steps of a new run's easy-to-full scene ramp (default: 40%% of it; 0: full difficulty)")
     parser.add_argument("--init-from", default=None,
                         help="start a new run from these weights (a save_pretrained directory) instead of from scratch")
     parser.add_argument("--seed", type=int, default=0)

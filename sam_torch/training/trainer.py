@@ -182,7 +182,8 @@ class Trainer:
         """
         os.makedirs(self.out_dir, exist_ok=True)
         start, cpu_start, last = time.perf_counter(), time.process_time(), {}
-        stop_step = self.config.total_steps if max_steps is None else min(self.config.total_steps, self.step + max_steps)
+        total = self.config.total_steps
+        stop_step = total if max_steps is None else min(total, self.step + max_steps)
         first_step, saved_step = self.step, None
         # Tests may replace batch_for_step; the prefetching workers only know the configured source.
         inline = self.data_workers <= 0 or "batch_for_step" in vars(self)
@@ -196,8 +197,9 @@ class Trainer:
             if self.step % self.config.log_every == 0 or self.step == stop_step or out_of_time:
                 done = self.step - first_step
                 self._log({**last, "step": self.step, "wall_s": round(elapsed, 3),
-                           "cpu_s": round(time.process_time() - cpu_start, 3), "train_s": round(self.train_seconds, 3),
-                           "steps_per_s": done / elapsed, "images_per_s": done * self.config.batch_size / elapsed})  # fmt: skip
+                           "cpu_s": round(time.process_time() - cpu_start, 3),
+                           "train_s": round(self.train_seconds, 3), "steps_per_s": done / elapsed,
+                           "images_per_s": done * self.config.batch_size / elapsed})  # fmt: skip
             if self.config.eval_every and self.step % self.config.eval_every == 0:
                 self._log({"event": "eval", "step": self.step, **self.evaluate(self.config.eval_scenes)})
             if self.step % self.config.checkpoint_every == 0:
