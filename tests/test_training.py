@@ -226,6 +226,7 @@ def test_prefetching_workers_give_the_inline_batches(tmp_path):
 def test_prompts_drawn_with_the_batch_are_the_steps_own_draws(tmp_path):
     """A data worker draws the prompts (and drops the full-size masks); drawing them in the step gives the same."""
     from sam_torch.training.data import draw_prompts
+    from sam_torch.training.objective import step_loss
 
     trainer = Trainer(micro_model(), train_config(total_steps=3), tmp_path)
     for step in range(3):
@@ -238,6 +239,13 @@ def test_prompts_drawn_with_the_batch_are_the_steps_own_draws(tmp_path):
         for name in ("points", "labels", "boxes"):
             np.testing.assert_array_equal(getattr(drawn, name), getattr(with_prompts.prompts, name))
         assert rng.bit_generator.state == bare_rng.bit_generator.state
+    # And the step's loss is the same whether the prompts came with the batch or are drawn in step_loss.
+    with_prompts, rng = trainer.batch_for_step(2)
+    bare, bare_rng = dataclasses.replace(trainer.source, prompts=None)(2)
+    args = (trainer.config.prompts, trainer.config.loss_weights)
+    carried, _ = step_loss(trainer.model, trainer.processor, with_prompts, rng, *args)
+    drawn_here, _ = step_loss(trainer.model, trainer.processor, bare, bare_rng, *args)
+    assert float(carried.detach()) == float(drawn_here.detach())
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
