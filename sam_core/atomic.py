@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 
 def _umask() -> int:
@@ -33,3 +35,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def json_text(content: Any, *, sort_keys: bool = False) -> str:
+    """Indented JSON text with a final newline."""
+    return json.dumps(content, indent=2, sort_keys=sort_keys) + "\n"
+
+
+def write_json(path: str | os.PathLike, content: Any, *, sort_keys: bool = False) -> None:
+    """Writes ``content`` as indented JSON to ``path`` atomically (the one JSON writer of the project).
+
+    Args:
+        path: the file to write.
+        content: anything ``json.dumps`` takes.
+        sort_keys: sort object keys (config files, manifests), else keep their order (results).
+    """
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json_text(content, sort_keys=sort_keys))

@@ -14,7 +14,7 @@ import numbers
 import os
 from typing import Any, ClassVar
 
-from .atomic import atomic_path
+from .atomic import json_text, write_json
 from .hub import resolve_file
 
 CONFIG_NAME = "config.json"
@@ -168,6 +168,15 @@ class SamVisionConfig(_SubConfig):
                     f"{self.num_hidden_layers}), got {self.global_attn_indexes}"
                 )
         self.global_attn_indexes = [int(index) for index in self.global_attn_indexes]
+
+    @property
+    def grid_size(self) -> int:
+        """Side g of the image-embedding grid: ``image_size // patch_size`` (64 for 1024 / 16).
+
+        The vision encoder maps (B, 3, S, S) pixels to (B, output_channels, g, g) embeddings; low-res masks are
+        (4g, 4g). Read-only, and not written to config.json.
+        """
+        return self.image_size // self.patch_size
 
 
 class SamPromptEncoderConfig(_SubConfig):
@@ -349,11 +358,11 @@ class SamConfig:
         }
         if len(set(widths.values())) != 1:
             raise ValueError(f"SamConfig: these widths must be equal: {widths}")
-        if prompt.image_embedding_size != vision.image_size // vision.patch_size:
+        if prompt.image_embedding_size != vision.grid_size:
             raise ValueError(
                 "SamConfig: prompt_encoder_config.image_size // patch_size "
                 f"({prompt.image_embedding_size}) must equal vision_config.image_size // patch_size "
-                f"({vision.image_size // vision.patch_size})"
+                f"({vision.grid_size})"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -384,13 +393,13 @@ class SamConfig:
         return cls(**config_dict)
 
     def to_json_string(self) -> str:
-        return _json_text(self.to_dict())
+        return json_text(self.to_dict(), sort_keys=True)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> str:
         """Writes ``config.json`` into ``save_directory`` (created if needed) atomically; returns its path."""
         os.makedirs(save_directory, exist_ok=True)
         path = os.path.join(os.fspath(save_directory), CONFIG_NAME)
-        write_json(path, self.to_dict())
+        write_json(path, self.to_dict(), sort_keys=True)
         return path
 
     @classmethod
@@ -427,15 +436,3 @@ class SamConfig:
             f"SamConfig(vision_config={self.vision_config!r}, prompt_encoder_config={self.prompt_encoder_config!r}, "
             f"mask_decoder_config={self.mask_decoder_config!r}, initializer_range={self.initializer_range!r})"
         )
-
-
-def _json_text(content: dict[str, Any]) -> str:
-    return json.dumps(content, indent=2, sort_keys=True) + "\n"
-
-
-def write_json(path: str, content: dict[str, Any]) -> None:
-    """Writes ``content`` as sorted, indented JSON to ``path`` atomically (readable by all, like a normal file)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(_json_text(content))
-        os.chmod(tmp, 0o644)

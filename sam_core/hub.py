@@ -1,7 +1,7 @@
 """Finding a file in a local directory or, for a Hugging Face Hub id, in the Hub cache.
 
 Nothing here touches the network at import time; ``huggingface_hub`` is imported only when a hub id is
-actually resolved, and it is optional (``pip install huggingface_hub``).
+actually resolved, and it is optional (``pip install 'dualsam[hub]'``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _download(repo_id: str, filename: str, *, required: bool, **hub_kwargs: Any)
     except ImportError as error:
         raise ImportError(
             f"{repo_id!r} is not a local directory, so it is read as a Hugging Face Hub id, which needs the "
-            "huggingface_hub package: `pip install huggingface_hub`, or pass a local directory instead."
+            "huggingface_hub package: pip install 'dualsam[hub]', or pass a local directory instead."
         ) from error
     missing_errors = _missing_file_errors(huggingface_hub)
     try:

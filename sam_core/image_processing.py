@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import PIL.Image
 
-from .config import SAM_PRESETS, write_json
+from .atomic import write_json
+from .config import SAM_PRESETS
 from .hub import resolve_file
 from .image_transforms import (
     flat_images,
@@ -347,7 +348,7 @@ class SamImageProcessor(MaskGenerationMethods):
         """Writes preprocessor_config.json into ``save_directory`` (created if needed) atomically."""
         os.makedirs(save_directory, exist_ok=True)
         path = os.path.join(os.fspath(save_directory), IMAGE_PROCESSOR_NAME)
-        write_json(path, self.to_dict())
+        write_json(path, self.to_dict(), sort_keys=True)
         return path
 
     @classmethod

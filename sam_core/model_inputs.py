@@ -52,7 +52,7 @@ def check_model_inputs(
         ValueError: naming the argument and the expected shape.
     """
     vision = config.vision_config
-    grid = vision.image_size // vision.patch_size
+    grid = vision.grid_size
     if pixel_values is None and image_embeddings is None:
         raise ValueError("Either pixel_values or image_embeddings must be provided.")
     if pixel_values is not None and image_embeddings is not None:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from .amg.transforms import normalize_and_pad, resize_longest_side, scale_boxes, scale_coords
 from .amg.upscale import MaskUpscaler, cached_upscaler
-from .backend import ModelBackend
+from .backend import as_backend
 from .tensors import to_numpy
 
 #: SAM binarizes mask logits at 0.
@@ -58,12 +58,13 @@ class SamPredictor:
     """Repeated prompting of one image with a SAM model of either backend.
 
     Args:
-        model: a ``sam_torch.SamModel`` or ``sam_tf.TFSamModel``.
+        model: a ``sam_torch.SamModel``, a ``sam_tf.TFSamModel``, or any ``sam_core.backend.PredictionBackend``
+            (ONNX Runtime and LiteRT runtimes; a transformers model wrapped in ``sam_torch.ModelBackend``).
     """
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        self.backend = ModelBackend(model)
+        self.backend = as_backend(model)
         self.reset_image()
 
     # ----------------------------------------------------------------- image state

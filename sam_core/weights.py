@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -28,23 +28,38 @@ TIED_KEYS: dict[str, str] = {
 
 
 class CheckpointError(ValueError):
-    """A checkpoint that does not fit the model: lists missing, unexpected and mis-shaped keys."""
+    """A checkpoint that cannot be loaded: unreadable, unsafe, of unknown naming, or not fitting the model.
+
+    The one error type of checkpoint reading, in every backend and in the converter. When the keys do not fit,
+    it lists the missing, unexpected and mis-shaped keys (in the checkpoint's own names where they differ).
+
+    Args:
+        message: what is wrong, when it is not a key mismatch.
+        missing: model keys the checkpoint lacks.
+        unexpected: checkpoint keys the model has no place for.
+        mismatched: (key, checkpoint shape, model shape) triples.
+        source: the checkpoint, for the message.
+    """
 
     def __init__(
         self,
-        missing: list[str] = (),
-        unexpected: list[str] = (),
-        mismatched: list[tuple[str, tuple, tuple]] = (),
+        message: str = "",
+        *,
+        missing: Sequence[str] = (),
+        unexpected: Sequence[str] = (),
+        mismatched: Sequence[tuple[str, tuple, tuple]] = (),
         source: str = "checkpoint",
     ) -> None:
         self.missing, self.unexpected, self.mismatched = list(missing), list(unexpected), list(mismatched)
-        parts = [f"{source} does not match the model:"]
+        parts = [message] if message else []
+        if self.missing or self.unexpected or self.mismatched:
+            parts.append(f"{source} does not match the model:")
         if self.missing:
             parts.append(f"missing keys ({len(self.missing)}): {', '.join(self.missing)}")
         if self.unexpected:
             parts.append(f"unexpected keys ({len(self.unexpected)}): {', '.join(self.unexpected)}")
         if self.mismatched:
-            shapes = "; ".join(f"{k}: checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in self.mismatched)
+            shapes = ", ".join(f"{k}: checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in self.mismatched)
             parts.append(f"mis-shaped keys ({len(self.mismatched)}): {shapes}")
         super().__init__("\n  ".join(parts))
 
@@ -60,18 +75,29 @@ def fill_tied_keys(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def check_state_shapes(
-    expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]], source: str = "checkpoint"
+    expected: Mapping[str, tuple[int, ...]],
+    found: Mapping[str, tuple[int, ...]],
+    source: str = "checkpoint",
+    origin: Mapping[str, str] | None = None,
 ) -> None:
-    """Raises CheckpointError unless ``found`` has exactly the keys and shapes of ``expected``."""
+    """Raises CheckpointError unless ``found`` has exactly the keys and shapes of ``expected``.
+
+    Args:
+        expected: canonical key -> the model's shape.
+        found: canonical key -> the checkpoint's shape.
+        source: the checkpoint, for the message.
+        origin: canonical key -> the checkpoint's own name of it (Meta's names), used in the message.
+    """
+    name = (lambda key: origin.get(key, key)) if origin else (lambda key: key)
     missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
+    unexpected = sorted({name(k) for k in set(found) - set(expected)})
     mismatched = [
-        (k, tuple(found[k]), tuple(expected[k]))
+        (name(k), tuple(found[k]), tuple(expected[k]))
         for k in sorted(set(expected) & set(found))
         if tuple(found[k]) != tuple(expected[k])
     ]
     if missing or unexpected or mismatched:
-        raise CheckpointError(missing, unexpected, mismatched, source=source)
+        raise CheckpointError(missing=missing, unexpected=unexpected, mismatched=mismatched, source=source)
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:

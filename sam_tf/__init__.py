@@ -11,6 +11,7 @@ from sam_core import (
 )
 from sam_core.outputs import SamImageSegmentationOutput
 
+from .backend import ModelBackend as TFModelBackend
 from .modeling import TFSamModel
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "SamProcessor",
     "SamPromptEncoderConfig",
     "SamVisionConfig",
+    "TFModelBackend",
     "TFSamModel",
 ]

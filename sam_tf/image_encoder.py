@@ -110,7 +110,7 @@ class VisionAttention(SamLayer):
     def __init__(self, config: SamVisionConfig, window_size: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config, self.window_size = config, window_size
-        grid = config.image_size // config.patch_size
+        grid = config.grid_size
         self.side = window_size if window_size > 0 else grid
         self.num_attention_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
@@ -265,7 +265,7 @@ class VisionEncoder(SamLayer):
         super().__init__(**kwargs)
         self.config = config
         self.patch_embed = PatchEmbeddings(config, name="patch_embed")
-        self.grid = config.image_size // config.patch_size
+        self.grid = config.grid_size
         self.pos_embed = None
         self.layers = [
             VisionLayer(

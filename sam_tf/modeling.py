@@ -18,8 +18,9 @@ import tensorflow as tf
 from sam_core.config import SamConfig
 from sam_core.model_inputs import check_model_inputs
 from sam_core.outputs import SamImageSegmentationOutput
+from sam_core.validation import check_prompt_values
 
-from .image_encoder import VisionEncoder
+from .backbones import build_vision_encoder
 from .init import init_sam_weights
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PositionalEmbedding, PromptEncoder
@@ -42,10 +43,13 @@ def _as_tensor(name: str, value: Any, dtype: tf.DType | None = None) -> tf.Tenso
     return value
 
 
-def _check_finite(name: str, value: tf.Tensor | None) -> None:
-    """Eager inputs only: a traced graph cannot raise a Python error on tensor values."""
-    if value is not None and tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(value))):
-        raise ValueError(f"{name} contains NaN or infinite values")
+def _is_eager(*values: tf.Tensor | None) -> bool:
+    """Whether the values are concrete: eager execution and no symbolic (traced) tensor among them.
+
+    Inside tf.function / XLA tracing the values are symbolic, so the Python value checks of
+    sam_core.validation.check_prompt_values are skipped there (shapes are still checked).
+    """
+    return tf.executing_eagerly() and not any(v is not None and tf.is_symbolic_tensor(v) for v in values)
 
 
 def _shape(value: tf.Tensor | None) -> tuple | None:
@@ -72,7 +76,7 @@ class TFSamModel(keras.Model):
         super().__init__(**kwargs)
         self.config = config
         self.shared_image_embedding = PositionalEmbedding(config.vision_config, name="shared_image_embedding")
-        self.vision_encoder = VisionEncoder(config.vision_config, name="vision_encoder")
+        self.vision_encoder = build_vision_encoder(config.vision_config, name="vision_encoder")
         self.prompt_encoder = PromptEncoder(config, self.shared_image_embedding, name="prompt_encoder")
         self.mask_decoder = MaskDecoder(config.mask_decoder_config, name="mask_decoder")
         self.build()
@@ -94,7 +98,7 @@ class TFSamModel(keras.Model):
 
     def get_image_wide_positional_embeddings(self) -> tf.Tensor:
         """(1, h, w, C) positional encoding of the embedding grid's cell centres."""
-        size = self.config.prompt_encoder_config.image_size // self.config.prompt_encoder_config.patch_size
+        size = self.config.vision_config.grid_size
         centres = (np.arange(size, dtype=np.float32) + 0.5) / size
         grid = np.stack(np.meshgrid(centres, centres, indexing="xy"), axis=-1)  # (h, w, [x, y])
         return self.shared_image_embedding(tf.constant(grid))[None]
@@ -112,8 +116,13 @@ class TFSamModel(keras.Model):
         input_boxes: tf.Tensor | None = None,
         input_masks: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor | None, tf.Tensor]:
-        """Sparse (B, P, N', C) and dense (B, C, h, w) prompt embeddings."""
+        """Sparse (B, P, N', C) and dense (B, C, h, w) prompt embeddings.
+
+        Eager inputs get sam_core's prompt value checks (as in sam_torch); traced (tf.function / XLA) ones do not.
+        """
         points, labels, boxes, masks = self._prepare_prompts(input_points, input_labels, input_boxes, input_masks)
+        if _is_eager(points, labels, boxes):
+            check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)
         sparse, dense = self.prompt_encoder(points, labels, boxes, masks)
         return sparse, _nchw(dense)
 
@@ -123,8 +132,6 @@ class TFSamModel(keras.Model):
         labels = _as_tensor("input_labels", input_labels, tf.int32)
         boxes = _as_tensor("input_boxes", input_boxes, self.compute_dtype)
         masks = _as_tensor("input_masks", input_masks, self.compute_dtype)
-        _check_finite("input_points", points)
-        _check_finite("input_boxes", boxes)
         if masks is not None and masks.shape.rank == 3:
             masks = masks[:, None]
         if points is not None and labels is None:
@@ -133,7 +140,11 @@ class TFSamModel(keras.Model):
 
     def _checked_inputs(self, pixel_values, input_points, input_labels, input_boxes, input_masks, image_embeddings,
                         extra: dict[str, Any]) -> tuple:
-        """Tensors of the forward inputs, validated by the shared sam_core checks (same errors as sam_torch)."""
+        """Tensors of the forward inputs, validated by the shared sam_core checks (same errors as sam_torch).
+
+        Shapes are always checked; prompt values (finite points and boxes, known labels, box corner order) only on
+        eager inputs, since under tf.function / XLA tracing they are symbolic.
+        """
         unknown = sorted(set(extra) - set(PROCESSOR_ONLY_KEYS))
         if unknown:
             raise TypeError(f"TFSamModel.call() got unexpected keyword arguments: {', '.join(unknown)}")
@@ -149,6 +160,8 @@ class TFSamModel(keras.Model):
             input_boxes=_shape(boxes),
             input_masks=_shape(masks),
         )
+        if _is_eager(points, labels, boxes):
+            check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)
         return pixel_values, image_embeddings, points, labels, boxes, masks
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -195,6 +208,12 @@ class TFSamModel(keras.Model):
 
         Returns:
             SamImageSegmentationOutput with iou_scores (B, P, K) and pred_masks (B, P, K, 256, 256).
+
+        Raises:
+            ValueError: a bad shape, or (eager inputs only: inside tf.function / XLA tracing the values are
+                symbolic and not checked) a label outside (1, 0, -1, -10), NaN/inf in points or boxes, or a box
+                with x2 < x1 or y2 < y1; the messages are sam_torch's.
+            TypeError: an input that is not a tensor or numpy array, or an unknown keyword.
         """
         pixel_values, image_embeddings, points, labels, boxes, masks = self._checked_inputs(
             pixel_values, input_points, input_labels, input_boxes, input_masks, image_embeddings, kwargs
@@ -239,12 +258,35 @@ class TFSamModel(keras.Model):
 
     @classmethod
     def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, *, config: SamConfig | None = None, **hub_kwargs: Any
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        config: SamConfig | str | None = None,
+        dtype: Any = None,
+        **hub_kwargs: Any,
     ) -> TFSamModel:
-        """Loads tf_model.h5 (transformers' or ours) or a torch-format model.safetensors from a directory or hub id."""
+        """Loads any SAM checkpoint (``sam_core.checkpoint.read_checkpoint``): a transformers directory
+        (tf_model.h5, safetensors, sharded, pytorch_model.bin), a single weight file, Meta's .pth, or a Hub id.
+
+        Args:
+            pretrained_model_name_or_path: the directory, file or Hub id.
+            config: a SamConfig, preset name or config.json overriding the checkpoint's architecture.
+            dtype: "float32" (the default and, for now, the only one the Keras backend runs) or "auto".
+            **hub_kwargs: Hub options (revision, token, cache_dir, local_files_only, ...).
+
+        Raises:
+            TypeError: an unknown keyword argument.
+            sam_core.weights.CheckpointError: unreadable, or missing / unexpected / mis-shaped keys.
+        """
         from .pretrained import load_pretrained
 
-        return load_pretrained(cls, pretrained_model_name_or_path, config=config, **hub_kwargs)
+        return load_pretrained(cls, pretrained_model_name_or_path, config=config, dtype=dtype, **hub_kwargs)
+
+    def prediction_backend(self) -> Any:
+        """The ``sam_core.backend.PredictionBackend`` that SamPredictor and the mask generator drive."""
+        from .backend import ModelBackend
+
+        return ModelBackend(self)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Writes config.json and tf_model.h5 (atomically) in the transformers 4.x TFSamModel layout."""

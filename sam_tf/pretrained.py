@@ -1,8 +1,8 @@
-"""Reading and writing TFSamModel checkpoints (Keras 3).
+"""Loading and saving TFSamModel weights (Keras 3), through sam_core's one checkpoint reader.
 
-Reads transformers 4.x ``tf_model.h5`` (the Keras 2 h5 layout, via h5py), which is also what save_pretrained
-writes, and torch-format ``model.safetensors`` (single or sharded), converted in memory through the canonical
-names of sam_core.layouts.
+Every source ``sam_core.checkpoint.read_checkpoint`` reads loads here: transformers 4.x ``tf_model.h5`` (the Keras 2
+h5 layout, via h5py; also what save_pretrained writes), torch-format safetensors (single or sharded), torch pickles
+(read without torch and without running code), Meta's ``.pth`` (config inferred from shapes) and Hub ids.
 """
 
 from __future__ import annotations
@@ -14,19 +14,10 @@ import keras
 import numpy as np
 
 from sam_core import layouts, weights
+from sam_core.checkpoint import read_checkpoint
 from sam_core.config import SamConfig
-from sam_core.h5_layout import read_keras_h5, write_keras_h5
-from sam_core.checkpoints import read_checkpoint
-
-def read_weights(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
-    """Finds and reads the weight files of a directory or hub id into canonical (torch-layout) numpy arrays:
-    tf_model.h5 first, then torch-format safetensors (single or sharded)."""
-    readers = {
-        weights.TF_H5_NAME: lambda path: layouts.hf_tf_to_canonical(read_keras_h5(path)),
-        weights.SAFETENSORS_NAME: weights.read_safetensors,
-        weights.SAFETENSORS_INDEX_NAME: weights.read_safetensors,
-    }
-    return read_checkpoint(name_or_path, readers, **hub_kwargs)
+from sam_core.h5_layout import write_keras_h5
+from sam_core.load_options import dtype_name, hub_kwargs, stored_float_dtype
 
 
 def canonical_variables(model: keras.Model) -> dict[str, keras.Variable]:
@@ -57,11 +48,29 @@ def model_state(model: keras.Model) -> dict[str, np.ndarray]:
     return weights.fill_tied_keys(state)
 
 
-def load_pretrained(cls: type, name_or_path: str | os.PathLike, config: SamConfig | None = None, **hub_kwargs: Any):
-    """Builds ``cls`` from the config of ``name_or_path`` (unless given) and loads its weights."""
-    config = config if config is not None else SamConfig.from_pretrained(name_or_path, **hub_kwargs)
-    model = cls(config)
-    load_state_into(model, read_weights(name_or_path, **hub_kwargs), source=os.fspath(name_or_path))
+def load_pretrained(
+    cls: type,
+    name_or_path: str | os.PathLike,
+    config: SamConfig | str | None = None,
+    dtype: Any = None,
+    **kwargs: Any,
+) -> keras.Model:
+    """Builds ``cls`` for the checkpoint at ``name_or_path`` and loads its weights (see TFSamModel.from_pretrained).
+
+    Raises:
+        TypeError: unknown keyword arguments, by name.
+        ValueError: an unknown dtype, or one the Keras backend does not run yet (float32 only).
+        sam_core.weights.CheckpointError: an unreadable checkpoint, or one that does not fit the config.
+    """
+    options = hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
+    name = dtype_name(dtype)
+    contents = read_checkpoint(name_or_path, config, **options)
+    if name == "auto":
+        name = stored_float_dtype([v.dtype.name for v in contents.state.values()])
+    if name not in (None, "float32"):
+        raise ValueError(f"dtype {name!r} is not supported by the Keras backend yet: load in float32")
+    model = cls(contents.config)
+    load_state_into(model, contents.state, source=os.fspath(name_or_path))
     return model
 
 

@@ -97,7 +97,7 @@ class PromptEncoder(SamLayer):
         self.shared_embedding = shared_embedding
         self.mask_embed = MaskEmbedding(prompt_config, name="mask_embed")
         self.no_mask_embed = keras.layers.Embedding(1, prompt_config.hidden_size, name="no_mask_embed")
-        grid = prompt_config.image_size // prompt_config.patch_size
+        grid = prompt_config.image_embedding_size
         self.image_embedding_size = (grid, grid)
         self.input_image_size = prompt_config.image_size
         self.point_embed = [

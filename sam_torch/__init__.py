@@ -10,12 +10,14 @@ from sam_core import (
 )
 from sam_core.outputs import SamImageSegmentationOutput
 
+from .backend import ModelBackend
 from .modeling import SamModel
 
 __all__ = [
     "SamConfig",
     "SamImageProcessor",
     "SamImageSegmentationOutput",
+    "ModelBackend",
     "SamMaskDecoderConfig",
     "SamModel",
     "SamProcessor",

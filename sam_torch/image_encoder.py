@@ -111,7 +111,7 @@ class VisionAttention(nn.Module):
 
     def __init__(self, config: SamVisionConfig, window_size: int) -> None:
         super().__init__()
-        grid = config.image_size // config.patch_size
+        grid = config.grid_size
         side = window_size if window_size > 0 else grid
         self.num_attention_heads = config.num_attention_heads
         head_dim = config.hidden_size // config.num_attention_heads
@@ -231,7 +231,7 @@ class VisionEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.patch_embed = PatchEmbeddings(config)
-        grid = config.image_size // config.patch_size
+        grid = config.grid_size
         self.pos_embed = nn.Parameter(torch.zeros(1, grid, grid, config.hidden_size)) if config.use_abs_pos else None
         self.layers = nn.ModuleList(
             VisionLayer(config, window_size=0 if i in config.global_attn_indexes else config.window_size)

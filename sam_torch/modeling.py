@@ -18,7 +18,7 @@ from sam_core.model_inputs import check_model_inputs
 from sam_core.outputs import SamImageSegmentationOutput
 from sam_core.validation import check_prompt_values
 
-from .image_encoder import VisionEncoder
+from .backbones import build_vision_encoder
 from .init import init_sam_weights
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PositionalEmbedding, PromptEncoder
@@ -53,7 +53,7 @@ class SamModel(nn.Module):
             raise TypeError(f"config must be a sam_core.SamConfig, got {type(config).__name__}")
         self.config = config
         self.shared_image_embedding = PositionalEmbedding(config.vision_config)
-        self.vision_encoder = VisionEncoder(config.vision_config)
+        self.vision_encoder = build_vision_encoder(config.vision_config)
         self.prompt_encoder = PromptEncoder(config, self.shared_image_embedding)
         self.mask_decoder = MaskDecoder(config.mask_decoder_config)
         init_sam_weights(self, config)
@@ -69,7 +69,7 @@ class SamModel(nn.Module):
 
     def get_image_wide_positional_embeddings(self) -> torch.Tensor:
         """(1, C, h, w) positional encoding of the embedding grid's cell centres."""
-        size = self.config.prompt_encoder_config.image_size // self.config.prompt_encoder_config.patch_size
+        size = self.config.vision_config.grid_size
         centres = (torch.arange(size, device=self.device, dtype=self.dtype) + 0.5) / size
         grid = torch.stack(torch.meshgrid(centres, centres, indexing="xy"), dim=-1)  # (h, w, [x, y])
         return self.shared_image_embedding(grid).permute(2, 0, 1).unsqueeze(0)
@@ -185,12 +185,40 @@ class SamModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, *, config: SamConfig | None = None, **hub_kwargs: Any
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        config: SamConfig | str | None = None,
+        dtype: Any = None,
+        torch_dtype: Any = None,
+        **hub_kwargs: Any,
     ) -> SamModel:
-        """Loads a transformers-layout directory or hub id (model.safetensors, pytorch_model.bin, or sharded)."""
+        """Loads any SAM checkpoint (``sam_core.checkpoint.read_checkpoint``): a transformers directory
+        (safetensors, sharded, pytorch_model.bin, tf_model.h5), a single weight file, Meta's .pth, or a Hub id.
+
+        Args:
+            pretrained_model_name_or_path: the directory, file or Hub id.
+            config: a SamConfig, preset name or config.json overriding the checkpoint's architecture.
+            dtype: "float32" (default), "bfloat16", "float16", "auto" (the checkpoint's) or a torch dtype.
+            torch_dtype: transformers' name for ``dtype``.
+            **hub_kwargs: Hub options (revision, token, cache_dir, local_files_only, ...).
+
+        Raises:
+            TypeError: an unknown keyword argument, or both dtype and torch_dtype.
+            sam_core.weights.CheckpointError: unreadable, or missing / unexpected / mis-shaped keys.
+        """
         from .pretrained import load_pretrained
 
-        return load_pretrained(cls, pretrained_model_name_or_path, config=config, **hub_kwargs)
+        if dtype is not None and torch_dtype is not None:
+            raise TypeError("SamModel.from_pretrained() takes dtype or torch_dtype, not both")
+        dtype = dtype if dtype is not None else torch_dtype
+        return load_pretrained(cls, pretrained_model_name_or_path, config=config, dtype=dtype, **hub_kwargs)
+
+    def prediction_backend(self) -> Any:
+        """The ``sam_core.backend.PredictionBackend`` that SamPredictor and the mask generator drive."""
+        from .backend import ModelBackend
+
+        return ModelBackend(self)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Writes config.json and model.safetensors (atomically) in the transformers layout."""

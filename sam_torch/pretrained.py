@@ -1,48 +1,30 @@
-"""Reading and writing SamModel checkpoints in the transformers layout (PyTorch).
+"""Loading and saving SamModel weights (PyTorch), through sam_core's one checkpoint reader.
 
-Safetensors first; a ``pytorch_model.bin`` is read only with ``torch.load(weights_only=True)``.
+Every source ``sam_core.checkpoint.read_checkpoint`` reads loads here: transformers directories (safetensors,
+sharded, ``pytorch_model.bin`` read without running code), ``tf_model.h5``, single weight files, Meta's ``.pth``
+(config inferred from shapes) and Hub ids. Saving writes config.json and model.safetensors, each atomically.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Any
 
 import numpy as np
 import torch
 
 from sam_core import weights
-from sam_core.checkpoints import TORCH_FILES, read_checkpoint
+from sam_core.checkpoint import read_checkpoint
 from sam_core.config import SamConfig
-
-def load_torch_bin(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads a pickled torch state dict with weights_only=True; anything needing full unpickling is refused."""
-    try:
-        state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise ValueError(
-            f"{os.fspath(path)} needs full unpickling, which can run arbitrary code, so it is refused. "
-            f"Convert it to safetensors in a trusted environment. ({str(error).splitlines()[0]})"
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f"{os.fspath(path)} is not a readable torch checkpoint (truncated or corrupt?): {error}") from error
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{os.fspath(path)} does not hold a state dict of tensors")
-    return {k: v.detach().float().numpy() if v.dtype == torch.bfloat16 else v.detach().numpy() for k, v in state.items()}
-
-
-def read_weights(name_or_path: str | os.PathLike, **hub_kwargs: Any) -> dict[str, np.ndarray]:
-    """Finds and reads the weight files of a directory or hub id (safetensors first) into numpy arrays."""
-    safetensors, torch_bin = weights.read_safetensors, load_torch_bin
-    readers = dict(zip(TORCH_FILES, (safetensors, safetensors, torch_bin, torch_bin)))
-    return read_checkpoint(name_or_path, readers, **hub_kwargs)
+from sam_core.load_options import dtype_name, hub_kwargs, stored_float_dtype
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, np.ndarray], source: str = "checkpoint") -> None:
-    """Checks keys and shapes against the model (listing every mismatch), then copies the tensors in."""
+    """Checks keys and shapes against the model (listing every mismatch), then copies the tensors in.
+
+    Raises:
+        sam_core.weights.CheckpointError: missing, unexpected or mis-shaped keys.
+    """
     state = weights.fill_tied_keys(dict(state))
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     weights.check_state_shapes(expected, {k: tuple(v.shape) for k, v in state.items()}, source=source)
@@ -56,17 +38,45 @@ def _torch_compatible(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
-def load_pretrained(cls: type, name_or_path: str | os.PathLike, config: SamConfig | None = None, **hub_kwargs: Any):
-    """Builds ``cls`` from the config of ``name_or_path`` (unless given) and loads its weights."""
-    config = config if config is not None else SamConfig.from_pretrained(name_or_path, **hub_kwargs)
-    model = cls(config)
-    load_state_into(model, read_weights(name_or_path, **hub_kwargs), source=os.fspath(name_or_path))
-    return model
+def load_pretrained(
+    cls: type,
+    name_or_path: str | os.PathLike,
+    config: SamConfig | str | None = None,
+    dtype: Any = None,
+    **kwargs: Any,
+) -> torch.nn.Module:
+    """Builds ``cls`` for the checkpoint at ``name_or_path`` and loads its weights (see SamModel.from_pretrained).
+
+    Raises:
+        TypeError: unknown keyword arguments, by name.
+        ValueError: an unknown dtype.
+        sam_core.weights.CheckpointError: an unreadable checkpoint, or one that does not fit the config.
+    """
+    options = hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
+    name = dtype_name(dtype)
+    contents = read_checkpoint(name_or_path, config, **options)
+    if name == "auto":
+        name = stored_float_dtype([v.dtype.name for v in contents.state.values()])
+    model = cls(contents.config)
+    load_state_into(model, contents.state, source=os.fspath(name_or_path))
+    if name not in (None, "float32"):
+        model = model.to(getattr(torch, name))
+    return model.eval()
 
 
 def save_pretrained(model: torch.nn.Module, save_directory: str | os.PathLike) -> None:
     """Writes config.json and model.safetensors into ``save_directory``, each atomically."""
     os.makedirs(save_directory, exist_ok=True)
     model.config.save_pretrained(save_directory)
-    state = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+    state = {k: _numpy(v) for k, v in model.state_dict().items()}
     weights.write_safetensors(state, os.path.join(os.fspath(save_directory), weights.SAFETENSORS_NAME))
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU numpy copy; bfloat16 goes through ml_dtypes (safetensors stores it as BF16)."""
+    tensor = tensor.detach().cpu().contiguous()
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()

@@ -73,7 +73,7 @@ class PromptEncoder(nn.Module):
         self.shared_embedding = shared_embedding
         self.mask_embed = MaskEmbedding(prompt_config)
         self.no_mask_embed = nn.Embedding(1, prompt_config.hidden_size)
-        grid = prompt_config.image_size // prompt_config.patch_size
+        grid = prompt_config.image_embedding_size
         self.image_embedding_size = (grid, grid)
         self.input_image_size = prompt_config.image_size
         self.point_embed = nn.ModuleList(

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from scipy import ndimage
 
-from sam_core import model_loading
+from dualsam import models as model_loading
 from sam_core.evaluation import evaluate_model
 from sam_core.synthetic import SyntheticSceneDataset
 

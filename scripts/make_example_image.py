@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from sam_core.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS, write_json, write_png
+from dualsam.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS, write_json, write_png
 from sam_core.synthetic import make_scene, most_interior_point
 
 SEED = (2026, 25)
@@ -34,7 +34,7 @@ def main() -> int:
         "objects": objects,
     }
     write_png(scene.image, str(EXAMPLE_IMAGE))
-    write_json(prompts, str(EXAMPLE_PROMPTS))
+    write_json(EXAMPLE_PROMPTS, prompts)
     print(f"wrote {EXAMPLE_IMAGE} ({scene.image.shape[1]}x{scene.image.shape[0]}, {len(objects)} objects)")
     return 0
 

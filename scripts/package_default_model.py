@@ -21,8 +21,9 @@ import sys
 from plot_training_log import main as plot_log, read_log
 
 from sam_core.atomic import atomic_path
-from sam_core.cli_common import write_json
-from sam_core.model_loading import DEFAULT_MODEL_DIR
+from dualsam.cli_common import write_json
+from dualsam.resources import DEFAULT_MODEL_DIR
+from sam_core.atomic import write_json
 from sam_torch.training.checkpoint import load_trainer_state
 from sam_torch.training.trainer import CHECKPOINT_DIR, FINAL_DIR, LOG_NAME
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_minutes_with_probe": round(sum(s["wall_s"] for s in segments) / 60 + PROBE_MINUTES, 1),
         "periodic_eval": [{k: r[k] for k in ("step", "point_miou", "box_miou")} for r in evals],
     }
-    write_json(facts, str(DEFAULT_MODEL_DIR / "training.json"))
+    write_json(DEFAULT_MODEL_DIR / "training.json", facts)
     print(json.dumps({k: facts[k] for k in ("total_steps", "wall_minutes")}))
     return 0
 

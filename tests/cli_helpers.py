@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import synthetic_image
 from sam_core import weights
-from sam_core.cli import main
+from dualsam.cli import main
 from sam_weights import informative_state, tiny_config
 
 torch = pytest.importorskip("torch")

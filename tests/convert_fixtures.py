@@ -17,7 +17,7 @@ from sam_weights import informative_state, tiny_config
 
 def tiny_state(seed: int = 0) -> tuple[SamConfig, dict[str, np.ndarray]]:
     """The tiny config and informative float32 weights under canonical names."""
-    from weights_convert.tensors import expected_shapes
+    from sam_core.state_shapes import expected_shapes
 
     config = tiny_config()
     return config, informative_state(expected_shapes(config), seed=seed)

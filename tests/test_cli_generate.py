@@ -117,7 +117,7 @@ def test_bad_image_model_and_output(tiny, image_file, tmp_path, capsys):
 
 
 def test_without_image_generates_on_the_shipped_example(tiny, tmp_path, capsys):
-    from sam_core.cli_common import EXAMPLE_IMAGE
+    from dualsam.cli_common import EXAMPLE_IMAGE
 
     out = tmp_path / "example"
     code, _, err = run_cli(capsys, "generate", *SMALL_GRID, *LOW_THRESHOLDS, "--no-progress", "--model", tiny[0],

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from cli_helpers import assert_bad_input, meta_pth, run_cli, tiny  # noqa: F401 (fixtures)
-from sam_core import model_loading, weights
+from dualsam import models as model_loading
+from sam_core import weights
 
 
 def _info(capsys, *args) -> dict:
@@ -96,7 +97,7 @@ def test_hub_id_offline_is_one_line(tmp_path):
 
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     run = subprocess.run(
-        [sys.executable, "-m", "sam_core.cli", "info", "someone/sam-model"], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "dualsam", "info", "someone/sam-model"], capture_output=True, text=True, env=env,
         timeout=120,
     )  # fmt: skip
     assert run.returncode == 2, run.stderr

@@ -15,7 +15,7 @@ from PIL import Image
 from cli_helpers import (
     MASK_AGREEMENT, SCORES_ATOL, assert_bad_input, image_file, meta_pth, no_temporary_files, read_json, run_cli, tiny,
 )  # fmt: skip  # noqa: F401 (fixtures)
-from sam_core import model_loading
+from dualsam import models as model_loading
 from sam_core.predictor import SamPredictor
 
 POINTS = [(20.5, 14.0, 1), (50.0, 33.0, 0)]
@@ -124,7 +124,7 @@ def test_default_model_is_picked_up_once_it_exists(tiny, image_file, tmp_path, c
 
 
 def test_overlay_draws_masks_and_markers():
-    from sam_core.overlay import MASK_ALPHA, draw_prompts, mask_colors, render_overlay
+    from dualsam.overlay import MASK_ALPHA, draw_prompts, mask_colors, render_overlay
 
     image = np.full((40, 60, 3), 100, np.uint8)
     mask = np.zeros((40, 60), bool)
@@ -220,8 +220,8 @@ def test_installed_entry_point(tiny, image_file, tmp_path):
 
 def test_cli_modules_import_no_framework():
     code = (
-        "import sys, sam_core.cli, sam_core.cli_segment, sam_core.cli_generate, sam_core.cli_info, "
-        "sam_core.model_loading, sam_core.overlay\n"
+        "import sys, dualsam.cli, dualsam.cli_segment, dualsam.cli_generate, dualsam.cli_info, "
+        "dualsam.models, dualsam.overlay, dualsam.segment, dualsam.generate\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad"
     )
@@ -229,7 +229,7 @@ def test_cli_modules_import_no_framework():
 
 
 def test_without_image_uses_the_shipped_example_and_its_point(tiny, tmp_path, capsys):
-    from sam_core.cli_common import EXAMPLE_IMAGE, example_point
+    from dualsam.cli_common import EXAMPLE_IMAGE, example_point
 
     out = tmp_path / "example"
     code, _, err = run_cli(capsys, "segment", "--model", tiny[0], "--out", str(out))
@@ -256,7 +256,7 @@ def test_example_prompt_file_matches_the_example_image():
     interior point lies inside its box."""
     import json
 
-    from sam_core.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
+    from dualsam.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
 
     with open(EXAMPLE_PROMPTS, encoding="utf-8") as handle:
         prompts = json.load(handle)

@@ -250,7 +250,7 @@ def test_hub_id_goes_through_hf_hub_download(fake_hub):
 
 def test_hub_id_without_huggingface_hub(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
-    with pytest.raises(ImportError, match="pip install huggingface_hub"):
+    with pytest.raises(ImportError, match=r"pip install 'dualsam\[hub\]'"):
         SamConfig.from_pretrained("facebook/sam-vit-base")
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from convert_fixtures import tiny_state, tree_digest, write_hf_dir, write_meta_pth
 from sam_core import weights
-from sam_core.cli import main as dualsam_main
+from dualsam.cli import main as dualsam_main
 from weights_convert.cli import main as convert_main
 from weights_convert.errors import EXIT_BAD_INPUT, EXIT_OK
 
@@ -211,10 +211,10 @@ def test_unknown_missing_and_misshaped_keys_are_named_in_source_terms(tiny, tmp_
     state["vision_encoder.neck.conv2.weight"] = state["vision_encoder.neck.conv2.weight"][:, :, :1]
     extra = {"mask_decoder.bonus.weight": np.zeros(3, np.float32)}
     src = write_meta_pth(str(tmp_path / "sam.pth"), state, extra=extra)
-    line = _bad(capsys, src, tmp_path / "out", "--config", config_file, match="does not fit")
+    line = _bad(capsys, src, tmp_path / "out", "--config", config_file, match="does not match the model")
     assert "missing keys (1): mask_decoder.iou_token.weight" in line
-    assert "unknown keys (1): mask_decoder.bonus.weight" in line  # the Meta name, as in the file
-    assert "mis-shaped (1): image_encoder.neck.2.weight" in line
+    assert "unexpected keys (1): mask_decoder.bonus.weight" in line  # the Meta name, as in the file
+    assert "mis-shaped keys (1): image_encoder.neck.2.weight" in line
 
 
 def test_differing_tied_copies_are_refused(tiny, tmp_path, capsys):
@@ -233,7 +233,7 @@ def test_unknown_h5_weight_is_reported(hf_dir, tmp_path, capsys):
         group.create_dataset("tf_sam_model/mask_decoder/bonus/kernel:0", data=np.zeros(2, np.float32))
         names = list(group.attrs["weight_names"]) + [b"tf_sam_model/mask_decoder/bonus/kernel:0"]
         group.attrs["weight_names"] = np.asarray(names)
-    _bad(capsys, tmp_path / "tf", tmp_path / "out", match="unknown keys (1): mask_decoder/tf_sam_model/mask_decoder/bonus")
+    _bad(capsys, tmp_path / "tf", tmp_path / "out", match="unexpected keys (1): mask_decoder/tf_sam_model/mask_decoder/bonus")
 
 
 def test_ambiguous_architecture_asks_for_config(tiny, tmp_path, capsys):
@@ -285,7 +285,7 @@ def test_meta_pixel_statistics_are_checked_against_the_processor(tiny, tmp_path,
 
 def test_the_cli_modules_import_no_framework():
     code = (
-        "import sys, sam_core.cli, weights_convert, weights_convert.cli\n"
+        "import sys, dualsam.cli, weights_convert, weights_convert.cli\n"
         "bad = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]\n"
         "assert not bad, bad"
     )

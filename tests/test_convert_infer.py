@@ -7,9 +7,9 @@ import pytest
 
 from sam_core import SAM_PRESETS, SamConfig
 from sam_weights import tiny_config
-from weights_convert.errors import ConvertError
-from weights_convert.infer import infer_config
-from weights_convert.tensors import expected_shapes
+from sam_core.weights import CheckpointError
+from sam_core.checkpoint.infer import infer_config
+from sam_core.state_shapes import expected_shapes
 
 
 @pytest.mark.parametrize("preset", sorted(SAM_PRESETS))
@@ -27,7 +27,7 @@ def test_heads_windows_and_global_layers_come_from_rel_pos_tables():
 
 
 def infer_config_or_fields(config: SamConfig) -> dict:
-    from weights_convert.infer import vision_fields
+    from sam_core.checkpoint.infer import vision_fields
 
     return vision_fields(expected_shapes(config))
 
@@ -40,25 +40,25 @@ def test_slimsam_style_pruned_widths_are_inferred():
 
 
 def test_decoder_heads_are_not_in_the_shapes_so_a_custom_decoder_needs_config():
-    with pytest.raises(ConvertError, match=r"mask_decoder_config.num_attention_heads.*--config"):
+    with pytest.raises(CheckpointError, match=r"mask_decoder_config.num_attention_heads.*--config"):
         infer_config(expected_shapes(tiny_config()))
 
 
 def test_without_rel_pos_the_vision_heads_are_ambiguous():
     config = SamConfig(vision_config={"use_rel_pos": False, "hidden_size": 96, "num_attention_heads": 4})
-    with pytest.raises(ConvertError, match=r"vision_config.num_attention_heads.*--config"):
+    with pytest.raises(CheckpointError, match=r"vision_config.num_attention_heads.*--config"):
         infer_config(expected_shapes(config))
 
 
 def test_missing_tensor_is_named():
     shapes = expected_shapes(SamConfig())
     del shapes["vision_encoder.patch_embed.projection.weight"]
-    with pytest.raises(ConvertError, match="no vision_encoder.patch_embed.projection.weight"):
+    with pytest.raises(CheckpointError, match="no vision_encoder.patch_embed.projection.weight"):
         infer_config(shapes)
 
 
 def test_inconsistent_rel_pos_tables_are_refused():
     shapes = expected_shapes(SamConfig())
     shapes["vision_encoder.layers.3.attn.rel_pos_h"] = (27, 32)
-    with pytest.raises(ConvertError, match="relative-position tables are inconsistent"):
+    with pytest.raises(CheckpointError, match="relative-position tables are inconsistent"):
         infer_config(shapes)

@@ -19,6 +19,7 @@ from conftest import synthetic_image
 from oracles.meta_runner import META_SKIP_REASON, meta_available
 from sam_core import SamConfig
 from sam_core.predictor import SamPredictor
+from sam_torch import ModelBackend
 from sam_weights import tiny_config
 from tolerances import OUTPUT_RTOL, assert_outputs_close
 from weights_convert.cli import main as convert_main
@@ -130,7 +131,7 @@ def test_transformers_loads_the_meta_conversion_and_matches_meta(tiny_meta):
     dst, meta, image = tiny_meta
     reference = transformers.SamModel.from_pretrained(dst).eval()
     assert reference.config.mask_decoder_config.layer_norm_eps == 1e-5
-    predictor = SamPredictor(reference)
+    predictor = SamPredictor(ModelBackend(reference))
     predictor.set_image(image)
     _, scores, low_res = predictor.predict(point_coords=np.array(POINT), point_labels=np.array([1]))
     assert_outputs_close(low_res, meta["point_multi/low_res"], name="transformers point logits")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from independent_scenes import independent_scenes
-from sam_core import model_loading
+from dualsam import models as model_loading
 from sam_core.evaluation import EVAL_SEED, evaluate_model
 from sam_core.synthetic import SyntheticSceneDataset
 
@@ -115,8 +115,8 @@ def test_keras_within_the_gap_of_torch(results, kind):
 def test_main_job_on_the_shipped_example(tmp_path, capsys):
     """``dualsam segment`` with no arguments: the example image, its default point, the default model; the mask
     matches the example object's true mask (the scene is redrawn from example.json's recipe)."""
-    from sam_core.cli import main
-    from sam_core.cli_common import EXAMPLE_PROMPTS
+    from dualsam.cli import main
+    from dualsam.cli_common import EXAMPLE_PROMPTS
     from sam_core.synthetic import make_scene
 
     with open(EXAMPLE_PROMPTS, encoding="utf-8") as handle:

@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 
-from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_VERIFY_FAILED, ConvertError, VerifyError, one_line
+from sam_core.frameworks import BackendMissingError
+
+from .errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_VERIFY_FAILED, CheckpointError, VerifyError, one_line
 
 DESCRIPTION = (
     "Convert SAM weights between Meta's segment-anything .pth, transformers PyTorch (safetensors / .bin, sharded) "
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except VerifyError as error:
         print(f"dualsam convert: {error}", file=sys.stderr)
         return EXIT_VERIFY_FAILED
-    except (ConvertError, OSError) as error:
+    except (CheckpointError, BackendMissingError, OSError) as error:
         print(f"dualsam convert: error: {one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     files = ", ".join(sorted(result.manifest["files"]))

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from sam_core.config import write_json
+from sam_core.atomic import write_json
 
 MANIFEST_NAME = "dualsam_manifest.json"
 MANIFEST_VERSION = 1
@@ -63,7 +63,7 @@ def write_manifest(directory: str, *, source: dict[str, Any], settings: dict[str
         "settings": settings,
         **sections,
     }
-    write_json(os.path.join(directory, MANIFEST_NAME), manifest)
+    write_json(os.path.join(directory, MANIFEST_NAME), manifest, sort_keys=True)
     return manifest
 
 

@@ -16,19 +16,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from sam_core import layouts, weights
-from sam_core.config import SamConfig
+from sam_core.checkpoint import CheckpointContents, read_checkpoint
+from sam_core.checkpoint.resolve import resolve_processor
 from sam_core.h5_layout import write_keras_h5
 from sam_core.image_processing import SamImageProcessor
+from sam_core.state_shapes import expected_shapes
 
-from .detect import Source, locate
 from .errors import ConvertError, VerifyError
 from .manifest import file_entries, write_manifest
 from .output import check_destination, publish, staging_directory
-from .read import SourceState, read_source
-from .settings import resolve_config, resolve_processor
-from .tensors import (
-    as_float32, cast_all, check_keys_and_shapes, check_tied, expected_shapes, non_finite, numpy_dtype,
-)  # fmt: skip
+from .tensors import as_float32, cast_all, check_tied, non_finite, numpy_dtype
 
 #: --to choices and the files each writes.
 TARGETS: dict[str, tuple[str, ...]] = {"torch": ("torch",), "tf": ("tf",), "both": ("torch", "tf")}
@@ -76,12 +73,8 @@ def _stderr(message: str) -> None:
 class _Prepared:
     """Everything checked and ready to write."""
 
-    source: Source
     source_files: dict
-    read: SourceState
-    config: SamConfig
-    config_origin: str
-    notes: list[str]
+    read: CheckpointContents
     processor: SamImageProcessor
     state: dict[str, np.ndarray]
 
@@ -111,7 +104,7 @@ def convert(
         comparisons: list = []
         with staging_directory(dst) as tmp:
             _advance(stages, "write")
-            prepared.config.save_pretrained(tmp)
+            prepared.read.config.save_pretrained(tmp)
             prepared.processor.save_pretrained(tmp)
             _write_weights(tmp, prepared.state, targets, options.dtype)
             if options.verify:
@@ -119,7 +112,7 @@ def convert(
 
                 _advance(stages, "verify")
                 comparisons = verify_directory(
-                    tmp, prepared.config, as_float32(prepared.state), prepared.read.layout, targets, log
+                    tmp, prepared.read.config, as_float32(prepared.state), prepared.read.layout, targets, log
                 )
             manifest = _manifest(tmp, src, prepared, options, warnings, comparisons)
             if any(not c.ok for c in comparisons):
@@ -135,25 +128,25 @@ def _prepare(
     """Reads SRC, settles the config and checks every key, shape and value; casts to the output dtype."""
     dtype = numpy_dtype(options.dtype)
     _advance(stages, "read")
-    source = locate(src)
-    source_files = file_entries(list(source.files), root=src if os.path.isdir(src) else None)
-    read = read_source(source)
+    if not os.path.exists(src):
+        raise ConvertError(f"source {src} does not exist")
+    read = read_checkpoint(src, options.config)
+    source_files = file_entries(list(read.files), root=src if os.path.isdir(src) else None)
     _advance(stages, "check")
-    shapes = {k: tuple(v.shape) for k, v in read.state.items()}
-    config, origin, notes = resolve_config(options.config, source, read.layout, shapes)
-    for note in notes:
+    for note in read.notes:
         log(f"note: {note}")
-    check_keys_and_shapes(expected_shapes(config), read.state, read.origin)
+    shapes = {k: tuple(v.shape) for k, v in read.state.items()}
+    weights.check_state_shapes(expected_shapes(read.config), shapes, source=src, origin=read.origin)
     check_tied(read.state)
     _check_finite(non_finite(read.state), "holds NaN or inf", options.strict, warn)
     if read.dropped:
         log(f"note: dropped {', '.join(sorted(read.dropped))} (not model weights; checked against the processor)")
-    processor = resolve_processor(source, config, read.dropped, warn)
+    processor = resolve_processor(read.source, read.config, read.dropped, warn)
     _advance(stages, "cast")
     with tqdm(total=len(read.state), desc="cast", unit="tensor", disable=_disabled(options), leave=False) as bar:
         state, overflowed = cast_all(read.state, dtype, bar.update)
     _check_finite(overflowed, f"overflows {options.dtype}", options.strict, warn)
-    return _Prepared(source, source_files, read, config, origin, notes, processor, state)
+    return _Prepared(source_files, read, processor, state)
 
 
 def _manifest(
@@ -162,14 +155,14 @@ def _manifest(
     return write_manifest(
         tmp,
         source={
-            "path": os.path.abspath(src), "format": prepared.source.note, "naming": prepared.read.layout,
+            "path": os.path.abspath(src), "format": prepared.read.source.note, "naming": prepared.read.layout,
             "files": prepared.source_files,
         },
         settings={
-            "to": options.to, "dtype": options.dtype, "config": prepared.config_origin, "strict": options.strict,
+            "to": options.to, "dtype": options.dtype, "config": prepared.read.config_origin, "strict": options.strict,
             "verify": options.verify,
         },
-        notes=prepared.notes,
+        notes=prepared.read.notes,
         warnings=warnings,
         dropped_keys=sorted(prepared.read.dropped),
         verify=[c.as_dict() for c in comparisons],

@@ -1,4 +1,4 @@
-"""Per-tensor checks and casts: shapes against the model, finiteness, and the output dtype."""
+"""Per-tensor checks and casts: tied copies, finiteness, and the output dtype."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from sam_core.config import SamConfig
 from sam_core.weights import TIED_KEYS
 
 from .errors import ConvertError
@@ -25,42 +24,6 @@ def numpy_dtype(name: str) -> np.dtype:
     if name not in DTYPES:
         raise ConvertError(f"--dtype must be one of {', '.join(DTYPES)}, got {name!r}")
     return np.dtype(name)
-
-
-def expected_shapes(config: SamConfig) -> dict[str, tuple[int, ...]]:
-    """Canonical key -> shape of the model ``config`` describes (built on torch's meta device: no memory)."""
-    import torch
-
-    from sam_torch import SamModel
-
-    with torch.device("meta"):
-        model = SamModel(config)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def check_keys_and_shapes(
-    expected: Mapping[str, tuple[int, ...]], state: Mapping[str, np.ndarray], origin: Mapping[str, str]
-) -> None:
-    """Every model key present with its shape, and every source key used.
-
-    Raises:
-        ConvertError: one line listing the missing keys, the unused source keys (in the source's own names) and
-            the mis-shaped keys.
-    """
-    missing = sorted(set(expected) - set(state))
-    unused = sorted({origin.get(k, k) for k in set(state) - set(expected)})
-    mismatched = [
-        f"{origin.get(k, k)} {tuple(state[k].shape)} vs model {tuple(expected[k])}"
-        for k in sorted(set(expected) & set(state))
-        if tuple(state[k].shape) != tuple(expected[k])
-    ]
-    parts = []
-    for label, items in (("missing keys", missing), ("unknown keys", unused), ("mis-shaped", mismatched)):
-        if items:
-            shown = ", ".join(items[:8]) + (f", ... ({len(items) - 8} more)" if len(items) > 8 else "")
-            parts.append(f"{label} ({len(items)}): {shown}")
-    if parts:
-        raise ConvertError("the checkpoint does not fit the architecture: " + "; ".join(parts))
 
 
 def check_tied(state: Mapping[str, np.ndarray]) -> None:

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sam_core.backend import ModelBackend
+from sam_core.backend import as_backend
+from sam_core.checkpoint.read import TRANSFORMERS_TF
 from sam_core.config import SamConfig
+from sam_core.frameworks import is_installed, require_backend
 from sam_core.tensors import to_numpy
-
-from .read import TRANSFORMERS_TF
 
 #: Outputs relative to max(1, max|ref|): float32 accumulation order differs between backends.
 VERIFY_RTOL = 1e-4
@@ -55,7 +55,7 @@ def probe_inputs(config: SamConfig) -> tuple[np.ndarray, list[dict]]:
         (1,1,L,L)), each in the S-pixel frame.
     """
     side = config.vision_config.image_size
-    low_res = 4 * (side // config.vision_config.patch_size)
+    low_res = 4 * config.vision_config.grid_size
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
     channels = [np.sin(6 * xx + c) * np.cos(4 * yy - c) + 0.5 * (xx - yy) for c in range(3)]
     pixels = np.stack(channels)[None].astype(np.float32)
@@ -75,7 +75,7 @@ def probe_inputs(config: SamConfig) -> tuple[np.ndarray, list[dict]]:
 
 def run_probe(model, config: SamConfig) -> dict[str, np.ndarray]:
     """Runs the probe on a torch or Keras SAM model; returns output name -> numpy array."""
-    backend = ModelBackend(model)
+    backend = as_backend(model)
     pixels, prompts = probe_inputs(config)
     embeddings = backend.embed(pixels)
     outputs = {"image_embeddings": to_numpy(embeddings)}
@@ -110,7 +110,7 @@ def source_model(config: SamConfig, state: dict[str, np.ndarray], framework: str
     Args:
         config: the output config.
         state: float32 tensors under canonical names, in torch layout (the Keras loader transposes them).
-        framework: "tf" for a Keras source, else "torch".
+        framework: "tf" for a Keras source, else "torch" (the other one where that framework is not installed).
     """
     if framework == "tf":
         from sam_tf import TFSamModel
@@ -152,16 +152,22 @@ def verify_directory(
         config: the output config.
         state: the converted tensors as float32, canonical names.
         layout: the source naming; a Keras source is modelled by TFSamModel, the others by SamModel.
-        targets: the backends written ("torch", "tf").
+        targets: the backends written ("torch", "tf"); those whose framework is not installed are skipped (logged).
         log: where the comparison lines go.
     """
+    checked = [target for target in targets if is_installed(target)]
+    if not checked:
+        require_backend(targets[0], f"verifying the {targets[0]} output")
+    for target in sorted(set(targets) - set(checked)):
+        log(f"verify: the {target} output is not checked: its framework is not installed")
     framework = "tf" if layout == TRANSFORMERS_TF else "torch"
+    framework = framework if is_installed(framework) else checked[0]
     reference = run_probe(source_model(config, state, framework), config)
     comparisons: list[Comparison] = []
-    for target in targets:
+    for target in checked:
         ours = run_probe(destination_model(directory, target), config)
         comparisons.extend(compare(target, ours, reference))
-    log(f"verify: {layout} source ({framework} model) vs {', '.join(targets)} output, {len(reference)} outputs each")
+    log(f"verify: {layout} source ({framework} model) vs {', '.join(checked)} output, {len(reference)} outputs each")
     for comparison in comparisons:
         log(str(comparison))
     return comparisons

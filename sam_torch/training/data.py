@@ -32,7 +32,7 @@ def processor_for_config(config: SamConfig) -> SamProcessor:
     For the standard 1024 / 16 model this is the default processor (1024 images, 256 labels).
     """
     vision = config.vision_config
-    mask_side = 4 * (vision.image_size // vision.patch_size)
+    mask_side = 4 * vision.grid_size
     return SamProcessor(
         SamImageProcessor(
             size={"longest_edge": vision.image_size},

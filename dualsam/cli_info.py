@@ -16,7 +16,7 @@ import json
 import os
 
 from .cli_common import EXIT_OK, CliError, add_config_argument
-from .model_loading import BUFFER_SUFFIXES, MODEL_HELP, CheckpointContents
+from .models import BUFFER_SUFFIXES, MODEL_HELP, CheckpointContents
 
 DESCRIPTION = "Summarize a SAM checkpoint: architecture, parameter count, checkpoint formats and file sizes."
 _DIRECTORY_FORMATS = {
@@ -53,7 +53,7 @@ def checkpoint_formats(contents: CheckpointContents) -> list[str]:
         path = os.path.join(contents.path, name)
         if os.path.isfile(path):
             if name.endswith(".index.json"):
-                from .weights import sharded_files
+                from sam_core.weights import sharded_files
 
                 label = f"{label[:-1]}, {len(sharded_files(path))} shards)"
             found.append(label)
@@ -134,7 +134,7 @@ def render_text(report: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam info``; returns the exit code (bad input raises CliError)."""
-    from .model_loading import ModelError, locate_model, read_checkpoint
+    from .models import ModelError, locate_model, read_checkpoint
 
     try:
         spec, path = locate_model(args.model)

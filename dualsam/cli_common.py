@@ -19,14 +19,12 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-from .atomic import atomic_path
+from sam_core.atomic import atomic_path
+
+from .resources import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
-#: The example image shipped with the package (drawn by scripts/make_example_image.py), used when IMAGE is
-#: omitted, and its prompt file (the default point, each object's box and most interior point).
-EXAMPLE_IMAGE = Path(__file__).resolve().parent / "data" / "example.png"
-EXAMPLE_PROMPTS = EXAMPLE_IMAGE.with_suffix(".json")
 
 
 class CliError(Exception):
@@ -151,14 +149,6 @@ def write_png(image: np.ndarray | Image.Image, path: str) -> None:
         image.save(tmp, format="PNG")
 
 
-def write_json(content: Any, path: str) -> None:
-    """Writes JSON (indented) atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(content, handle, indent=2)
-            handle.write("\n")
-
-
 class Timings(dict):
     """Stage name -> seconds (rounded to ms), filled by ``with timings.stage(name):``."""
 
@@ -173,7 +163,7 @@ class Timings(dict):
 
 def load_model_or_exit(args: argparse.Namespace, timings: Any) -> Any:
     """Loads ``args.model`` for ``args.backend`` (timed as "load_model"); a bad model is a one-line CliError."""
-    from .model_loading import ModelError, load_model
+    from .models import ModelError, load_model
 
     with timings.stage("load_model"):
         try:

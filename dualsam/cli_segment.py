@@ -17,9 +17,11 @@ import time
 
 import numpy as np
 
+from sam_core.atomic import write_json
+
 from .cli_common import (
     EXIT_OK, CliError, Timings, add_image_argument, add_model_arguments, add_out_argument, example_point, image_path,
-    load_image, load_model_or_exit, output_dir, output_path, version, write_json, write_png,
+    load_image, load_model_or_exit, output_dir, output_path, version, write_png,
 )  # fmt: skip
 
 DESCRIPTION = (
@@ -73,25 +75,6 @@ def parse_box(text: str) -> list[float]:
     return box
 
 
-def check_inside(points: np.ndarray, box: list[float] | None, size: tuple[int, int]) -> None:
-    """Prompts must lie in the image: 0 <= x <= W, 0 <= y <= H."""
-    height, width = size
-    for x, y in points:
-        if not (0 <= x <= width and 0 <= y <= height):
-            raise CliError(f"--point {x:g},{y:g} lies outside the {width}x{height} image")
-    if box is not None and not (0 <= box[0] and 0 <= box[1] and box[2] <= width and box[3] <= height):
-        raise CliError(f"--box {','.join(f'{v:g}' for v in box)} lies outside the {width}x{height} image")
-
-
-def mask_summary(masks: np.ndarray) -> tuple[list[int], list[list[int] | None]]:
-    """Areas and tight XYXY boxes (inclusive pixel indices, None when empty) of (K, H, W) masks."""
-    from .amg.scoring import masks_to_boxes
-
-    areas = [int(a) for a in masks.reshape(len(masks), -1).sum(axis=1)]
-    boxes = masks_to_boxes(masks).tolist()
-    return areas, [box if area else None for box, area in zip(boxes, areas)]
-
-
 def _remove_stale_masks(directory: str, count: int, image_path: str) -> None:
     for name in os.listdir(directory):
         match = _MASK_FILE.match(name)
@@ -102,8 +85,10 @@ def _remove_stale_masks(directory: str, count: int, image_path: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam segment``; returns the exit code (bad input raises CliError)."""
+    from sam_core.predictor import SamPredictor
+
     from .overlay import render_overlay
-    from .predictor import SamPredictor
+    from .segment import check_prompts, segment_image
 
     start = time.perf_counter()
     parsed = [parse_point(p) for p in args.point]
@@ -116,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     points = np.array([p[:2] for p in parsed], dtype=np.float64).reshape(-1, 2)
     labels = np.array([p[2] for p in parsed], dtype=np.int64)
     image = load_image(args.image)
-    check_inside(points, box, image.shape[:2])
+    try:
+        check_prompts(points, labels, box, image.shape[:2])
+    except ValueError as error:
+        raise CliError(str(error).replace("points: ", "--point ").replace("box: ", "--box ")) from error
     directory = output_dir(args.out, args.image, "segment")
     overlay_path, result_path = (output_path(directory, n, args.image) for n in ("overlay.png", "result.json"))
     timings = Timings()
@@ -125,35 +113,32 @@ def run(args: argparse.Namespace) -> int:
     with timings.stage("set_image"):
         predictor.set_image(image)
     with timings.stage("predict"):
-        masks, scores, _ = predictor.predict(
-            point_coords=points if len(points) else None, point_labels=labels if len(points) else None,
-            box=None if box is None else np.array(box), multimask_output=args.multimask,
-        )  # fmt: skip
+        result = segment_image(predictor, points=points, labels=labels, box=box, multimask=args.multimask)
     with timings.stage("write"):
-        names = [MASK_NAME.format(k) for k in range(len(masks))]
+        names = [MASK_NAME.format(k) for k in range(len(result.masks))]
         mask_paths = [output_path(directory, name, args.image) for name in names]
         os.makedirs(directory, exist_ok=True)
-        for mask, path in zip(masks, mask_paths):
+        for mask, path in zip(result.masks, mask_paths):
             write_png(mask.astype(np.uint8) * 255, path)
-        _remove_stale_masks(directory, len(masks), args.image)
-        write_png(render_overlay(image, list(masks), points, labels, box), overlay_path)
-    areas, boxes = mask_summary(masks)
+        _remove_stale_masks(directory, len(result.masks), args.image)
+        write_png(render_overlay(image, list(result.masks), points, labels, box), overlay_path)
     timings["total_s"] = round(time.perf_counter() - start, 3)
-    result = {
+    summary = result.summary()
+    report = {
         "image": {"path": os.path.abspath(args.image), "width": int(image.shape[1]), "height": int(image.shape[0])},
         "model": loaded.describe(),
         "backend": loaded.backend,
-        "prompts": {"points": points.tolist(), "labels": labels.tolist(), "box": box},
+        "prompts": summary["prompts"],
         "multimask": bool(args.multimask),
         "mask_files": names,
-        "scores": [float(s) for s in scores],
-        "areas": areas,
-        "boxes": boxes,
-        "best": int(np.argmax(scores)),
+        "scores": summary["scores"],
+        "areas": summary["areas"],
+        "boxes": summary["boxes"],
+        "best": summary["best"],
         "timings": dict(timings),
         "dualsam_version": version(),
     }
-    write_json(result, result_path)
-    shown = ", ".join(f"{s:.3f}" for s in scores)
+    write_json(result_path, report)
+    shown = ", ".join(f"{s:.3f}" for s in result.scores)
     print(f"wrote {directory}: {', '.join(names)} (scores {shown}), overlay.png, result.json", file=sys.stdout)
     return EXIT_OK

@@ -18,9 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sam_core.config import SAM_PRESETS, SamConfig
-
-from .errors import ConvertError
+from ..config import SAM_PRESETS, SamConfig
+from ..weights import CheckpointError
 
 Shapes = Mapping[str, tuple[int, ...]]
 _V, _P, _D = "vision_encoder", "prompt_encoder", "mask_decoder"
@@ -39,7 +38,7 @@ def _count(shapes: Shapes, prefix: str) -> int:
 
 def _shape(shapes: Shapes, key: str) -> tuple[int, ...]:
     if key not in shapes:
-        raise ConvertError(f"cannot infer the architecture: the checkpoint has no {key}")
+        raise CheckpointError(f"cannot infer the architecture: the checkpoint has no {key}")
     return tuple(shapes[key])
 
 
@@ -49,15 +48,15 @@ def _attention_spans(shapes: Shapes, depth: int, grid: int | None, hidden: int) 
     if not any(tables):
         return {"use_rel_pos": False}
     if not all(tables) or len({t[1] for t in tables}) != 1 or any(t[0] % 2 == 0 for t in tables):
-        raise ConvertError("the relative-position tables are inconsistent across layers (missing, odd widths?)")
+        raise CheckpointError("the relative-position tables are inconsistent across layers (missing, odd widths?)")
     head_dim = tables[0][1]
     if hidden % head_dim:
-        raise ConvertError(f"rel_pos head width {head_dim} does not divide the vision width {hidden}")
+        raise CheckpointError(f"rel_pos head width {head_dim} does not divide the vision width {hidden}")
     spans = [(t[0] + 1) // 2 for t in tables]
     grid = grid if grid is not None else max(spans)
     windows = {s for s in spans if s != grid}
     if len(windows) > 1:
-        raise ConvertError(f"the windowed layers have different window sizes {sorted(windows)}")
+        raise CheckpointError(f"the windowed layers have different window sizes {sorted(windows)}")
     out = {
         "use_rel_pos": True,
         "num_attention_heads": hidden // head_dim,
@@ -74,7 +73,7 @@ def vision_fields(shapes: Shapes) -> dict[str, Any]:
     hidden, channels, patch, _ = _shape(shapes, f"{_V}.patch_embed.projection.weight")
     depth = _count(shapes, f"{_V}.layers")
     if depth == 0:
-        raise ConvertError("cannot infer the architecture: the checkpoint has no vision_encoder.layers")
+        raise CheckpointError("cannot infer the architecture: the checkpoint has no vision_encoder.layers")
     fields: dict[str, Any] = {
         "hidden_size": hidden,
         "num_channels": channels,
@@ -108,7 +107,7 @@ def decoder_fields(shapes: Shapes) -> dict[str, Any]:
     hidden = _shape(shapes, f"{_D}.iou_token.weight")[1]
     internal = _shape(shapes, f"{_D}.transformer.layers.0.cross_attn_token_to_image.q_proj.weight")[0]
     if hidden % internal:
-        raise ConvertError(f"cross-attention width {internal} does not divide the decoder width {hidden}")
+        raise CheckpointError(f"cross-attention width {internal} does not divide the decoder width {hidden}")
     return {
         "hidden_size": hidden,
         "num_hidden_layers": _count(shapes, f"{_D}.transformer.layers"),
@@ -134,7 +133,7 @@ def _fill_from_presets(section: str, fields: dict[str, Any], notes: list[str]) -
     if len(values) != 1:
         known = ", ".join(f"{section}.{k}" for k in open_fields)
         why = "no preset has these shapes" if not values else "the presets with these shapes disagree"
-        raise ConvertError(
+        raise CheckpointError(
             f"the tensor shapes do not determine {known} ({why}); pass --config with a preset name or a config.json"
         )
     fields.update(dict(values.pop()))
@@ -152,7 +151,7 @@ def infer_config(shapes: Shapes) -> tuple[SamConfig, list[str]]:
         The config and notes on every value that did not come from the shapes.
 
     Raises:
-        ConvertError: a needed tensor is missing, the shapes contradict each other, or a value the shapes do not
+        CheckpointError: a needed tensor is missing, the shapes contradict each other, or a value the shapes do not
             determine cannot be settled by the presets.
     """
     notes: list[str] = []
@@ -169,4 +168,4 @@ def infer_config(shapes: Shapes) -> tuple[SamConfig, list[str]]:
     try:
         return SamConfig(**sections), notes
     except ValueError as error:
-        raise ConvertError(f"the tensor shapes give an invalid architecture: {error}") from error
+        raise CheckpointError(f"the tensor shapes give an invalid architecture: {error}") from error

@@ -1,4 +1,4 @@
-"""The output's config.json and preprocessor_config.json: from --config, the source directory, or the shapes.
+"""A checkpoint's config and image processor: from an explicit config, the source directory, or the shapes.
 
 Meta's two-way transformer builds its LayerNorms with torch's default eps (1e-5), where transformers' mask-decoder
 config defaults to 1e-6; transformers reads ``mask_decoder_config.layer_norm_eps`` from config.json for exactly
@@ -14,11 +14,10 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from sam_core.config import CONFIG_NAME, SAM_PRESETS, SamConfig
-from sam_core.image_processing import SamImageProcessor
-
-from .detect import Source
-from .errors import ConvertError
+from ..config import CONFIG_NAME, SAM_PRESETS, SamConfig
+from ..image_processing import SamImageProcessor
+from ..weights import CheckpointError
+from .files import Source
 from .infer import infer_config
 from .read import META
 
@@ -34,7 +33,7 @@ def _load_config_file(path: str) -> SamConfig:
         with open(path, encoding="utf-8") as handle:
             return SamConfig.from_dict(json.load(handle))
     except (OSError, json.JSONDecodeError, ValueError, TypeError) as error:
-        raise ConvertError(f"{path} is not a valid SAM config.json: {error}") from error
+        raise CheckpointError(f"{path} is not a valid SAM config.json: {error}") from error
 
 
 def config_from_option(option: str) -> tuple[SamConfig, str]:
@@ -43,17 +42,17 @@ def config_from_option(option: str) -> tuple[SamConfig, str]:
         return SamConfig.from_preset(option), f"preset {option}"
     path = os.path.join(option, CONFIG_NAME) if os.path.isdir(option) else option
     if not os.path.isfile(path):
-        raise ConvertError(f"--config {option}: not a preset ({', '.join(SAM_PRESETS)}) nor a config.json file")
+        raise CheckpointError(f"--config {option}: not a preset ({', '.join(SAM_PRESETS)}) nor a config.json file")
     return _load_config_file(path), f"file {os.path.abspath(path)}"
 
 
 def resolve_config(
-    option: str | None, source: Source, layout: str, shapes: Mapping[str, tuple[int, ...]]
+    option: str | SamConfig | None, source: Source, layout: str, shapes: Mapping[str, tuple[int, ...]]
 ) -> tuple[SamConfig, str, list[str]]:
     """The output config and where it came from.
 
     Args:
-        option: the --config value, or None.
+        option: a SamConfig, a preset name or config.json path (--config), or None.
         source: the located source (its directory's config.json is used when --config is absent).
         layout: whose key names the source used (META gets Meta's decoder eps).
         shapes: canonical key -> shape, for inference when there is no config at all.
@@ -62,7 +61,9 @@ def resolve_config(
         (config, origin, notes).
     """
     notes: list[str] = []
-    if option is not None:
+    if isinstance(option, SamConfig):
+        config, origin = SamConfig.from_dict(option.to_dict()), "the config given"
+    elif option is not None:
         config, origin = config_from_option(option)
     elif source.config_path is not None:
         config, origin = _load_config_file(source.config_path), f"source {os.path.basename(source.config_path)}"
@@ -93,7 +94,7 @@ def resolve_processor(
             with open(source.processor_path, encoding="utf-8") as handle:
                 processor = SamImageProcessor.from_dict(json.load(handle))
         except (OSError, json.JSONDecodeError, ValueError, TypeError) as error:
-            raise ConvertError(f"{source.processor_path} is not a valid preprocessor config: {error}") from error
+            raise CheckpointError(f"{source.processor_path} is not a valid preprocessor config: {error}") from error
     else:
         side = config.vision_config.image_size
         processor = SamImageProcessor(size={"longest_edge": side}, pad_size={"height": side, "width": side})

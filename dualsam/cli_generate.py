@@ -16,38 +16,45 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from sam_core.atomic import write_json
+
 from .cli_common import (
     EXIT_OK, CliError, Timings, add_image_argument, add_model_arguments, add_out_argument, image_path, load_image,
-    load_model_or_exit, output_dir, output_path, write_json, write_png,
+    load_model_or_exit, output_dir, output_path, write_png,
 )  # fmt: skip
+from .generate import AMG_DEFAULTS, generate_masks
 
 DESCRIPTION = (
     "Segment everything in an image by prompting SAM with a grid of points (Meta's automatic mask generator). "
     "Writes masks.json (COCO RLE records) and overlay.png into --out."
 )
 
-#: (flag, SamAutomaticMaskGenerator argument, type, default, help); defaults are Meta's.
-AMG_OPTIONS: tuple[tuple[str, str, type, object, str], ...] = (
-    ("--points-per-side", "points_per_side", int, 32, "grid points along each image side"),
-    ("--points-per-batch", "points_per_batch", int, 64, "points decoded together (memory vs speed)"),
-    ("--pred-iou-thresh", "pred_iou_thresh", float, 0.88, "keep masks whose predicted IoU is above this"),
-    ("--stability-score-thresh", "stability_score_thresh", float, 0.95, "keep masks at least this stable"),
-    ("--stability-score-offset", "stability_score_offset", float, 1.0, "logit offset of the stability score"),
-    ("--box-nms-thresh", "box_nms_thresh", float, 0.7, "box IoU threshold of the NMS within a crop"),
-    ("--crop-n-layers", "crop_n_layers", int, 0, "layers of image crops (layer i has (2**i)**2 crops)"),
-    ("--crop-nms-thresh", "crop_nms_thresh", float, 0.7, "box IoU threshold of the NMS across crops"),
-    ("--crop-overlap-ratio", "crop_overlap_ratio", float, 512 / 1500, "crop overlap, fraction of the shorter side"),
-    ("--crop-n-points-downscale-factor", "crop_n_points_downscale_factor", int, 1, "grid downscale per crop layer"),
-    ("--min-mask-region-area", "min_mask_region_area", int, 0, "remove holes and islands smaller than this (px)"),
-)
+#: (SamAutomaticMaskGenerator argument, help); the flag is the argument with dashes, the type and default come from
+#: the generator's signature (``dualsam.generate.AMG_DEFAULTS``: Meta's defaults).
+AMG_HELP: dict[str, str] = {
+    "points_per_side": "grid points along each image side",
+    "points_per_batch": "points decoded together (memory vs speed)",
+    "pred_iou_thresh": "keep masks whose predicted IoU is above this",
+    "stability_score_thresh": "keep masks at least this stable",
+    "stability_score_offset": "logit offset of the stability score",
+    "box_nms_thresh": "box IoU threshold of the NMS within a crop",
+    "crop_n_layers": "layers of image crops (layer i has (2**i)**2 crops)",
+    "crop_nms_thresh": "box IoU threshold of the NMS across crops",
+    "crop_overlap_ratio": "crop overlap, fraction of the shorter side",
+    "crop_n_points_downscale_factor": "grid downscale per crop layer",
+    "min_mask_region_area": "remove holes and islands smaller than this (px)",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The generate arguments."""
     add_image_argument(parser)
     amg = parser.add_argument_group("automatic mask generator (Meta's defaults)")
-    for flag, dest, kind, default, text in AMG_OPTIONS:
-        shown = f"{default:.4g}" if isinstance(default, float) else default
+    for dest, text in AMG_HELP.items():
+        default = AMG_DEFAULTS[dest]
+        kind = float if isinstance(default, float) else int
+        shown = f"{default:.4g}" if kind is float else default
+        flag = "--" + dest.replace("_", "-")
         metavar = "N" if kind is int else "X"
         amg.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar, help=f"{text} (default {shown})")
     add_model_arguments(parser)
@@ -60,12 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def generator_options(args: argparse.Namespace) -> dict:
     """SamAutomaticMaskGenerator keyword arguments from the parsed flags."""
-    return {dest: getattr(args, dest) for _, dest, _, _, _ in AMG_OPTIONS}
+    return {dest: getattr(args, dest) for dest in AMG_HELP}
 
 
 def _decoded_by_area(records: list[dict]) -> Iterator[np.ndarray]:
     """The records' masks, largest first, decoded one at a time."""
-    from .amg.rle import coco_rle_to_mask
+    from sam_core.amg.rle import coco_rle_to_mask
 
     for record in sorted(records, key=lambda r: -r["area"]):
         yield coco_rle_to_mask(record["segmentation"])
@@ -73,7 +80,6 @@ def _decoded_by_area(records: list[dict]) -> Iterator[np.ndarray]:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam generate``; returns the exit code (bad input raises CliError)."""
-    from .mask_generator import SamAutomaticMaskGenerator
     from .overlay import blend_masks, mask_colors
 
     start = time.perf_counter()
@@ -84,15 +90,14 @@ def run(args: argparse.Namespace) -> int:
     masks_path, overlay_path = (output_path(directory, n, args.image) for n in ("masks.json", "overlay.png"))
     timings = Timings()
     loaded = load_model_or_exit(args, timings)
-    try:
-        generator = SamAutomaticMaskGenerator(loaded.model, output_mode="coco_rle", progress=args.progress, **options)
-    except (ValueError, TypeError, ImportError) as error:
-        raise CliError(str(error)) from error
     with timings.stage("generate"):
-        records = generator.generate(image)
+        try:
+            records = generate_masks(loaded.model, image, progress=args.progress, **options)
+        except (ValueError, TypeError, ImportError) as error:
+            raise CliError(str(error)) from error
     with timings.stage("write"):
         os.makedirs(directory, exist_ok=True)
-        write_json(records, masks_path)
+        write_json(masks_path, records)
         write_png(blend_masks(image, _decoded_by_area(records), mask_colors(len(records))), overlay_path)
     total = round(time.perf_counter() - start, 3)
     stages = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items())

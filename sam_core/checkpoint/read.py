@@ -1,4 +1,4 @@
-"""Reads a located source into canonical (transformers SamModel) names, keeping track of every source key.
+"""Reads a located checkpoint into canonical (transformers SamModel) names, keeping track of every source key.
 
 Meta's names go through ``sam_core.weights.meta_to_canonical`` and transformers-TF h5 names through
 ``sam_core.layouts.hf_tf_to_canonical``: the renames and transposes are data declared there, shared with the
@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sam_core import layouts, weights
-from sam_core.h5_layout import read_keras_h5
-
-from .detect import KERAS_H5, SAFETENSORS, TORCH_PICKLE, Source
-from .errors import ConvertError, one_line
+from .. import layouts, weights
+from ..errors import one_line
+from ..h5_layout import read_keras_h5
+from ..torch_pickle import read_torch_pickle
+from ..weights import CheckpointError
+from .files import KERAS_H5, SAFETENSORS, TORCH_PICKLE, Source
 
 META, TRANSFORMERS, TRANSFORMERS_TF = "meta", "transformers", "transformers-tf"
 _IOU_LAYER = re.compile(r"^mask_decoder\.iou_prediction_head\.layers\.(\d+)\.")
@@ -47,17 +48,15 @@ def _read_flat(source: Source) -> dict[str, np.ndarray]:
             if source.container == SAFETENSORS:
                 part = weights.read_safetensors(path)
             else:
-                from sam_torch.pretrained import load_torch_bin
-
-                part = load_torch_bin(path)
+                part = read_torch_pickle(path)
         except ValueError as error:
-            raise ConvertError(one_line(error)) from error
+            raise CheckpointError(one_line(error)) from error
         duplicated = sorted(set(part) & set(state))
         if duplicated:
-            raise ConvertError(f"{path} repeats keys of another shard: {', '.join(duplicated[:5])}")
+            raise CheckpointError(f"{path} repeats keys of another shard: {', '.join(duplicated[:5])}")
         state.update(part)
     if not state:
-        raise ConvertError(f"{source.path} holds no tensors")
+        raise CheckpointError(f"{source.path} holds no tensors")
     return state
 
 
@@ -67,9 +66,9 @@ def _read_h5(source: Source) -> SourceState:
         state = layouts.hf_tf_to_canonical(read_keras_h5(path))
     except (ValueError, OSError, KeyError) as error:
         message = f"{path} is not a readable Keras weights h5 (truncated or corrupt?): {one_line(error)}"
-        raise ConvertError(message) from error
+        raise CheckpointError(message) from error
     if not state:
-        raise ConvertError(f"{path} holds no weights")
+        raise CheckpointError(f"{path} holds no weights")
     weights.fill_tied_keys(state)
     return SourceState(state, TRANSFORMERS_TF, {k: k for k in state})
 
@@ -79,7 +78,7 @@ def _layout_of(keys: list[str], path: str) -> str:
     canonical = any(k.startswith("vision_encoder.") for k in keys)
     if meta == canonical:
         sample = ", ".join(sorted(keys)[:3])
-        raise ConvertError(
+        raise CheckpointError(
             f"{path}: cannot tell the naming: expected Meta's (image_encoder.*) or transformers' (vision_encoder.*) "
             f"keys, found e.g. {sample}"
         )
@@ -98,7 +97,7 @@ def _from_meta(flat: dict[str, np.ndarray]) -> SourceState:
             continue
         for new, renamed in weights.meta_to_canonical({key: value}, mlp_depth=mlp_depth).items():
             if new in origin:
-                raise ConvertError(f"Meta keys {origin[new]} and {key} both map to {new}")
+                raise CheckpointError(f"Meta keys {origin[new]} and {key} both map to {new}")
             state[new], origin[new] = renamed, key
     return SourceState(state, META, origin, dropped)
 
@@ -107,13 +106,13 @@ def read_source(source: Source) -> SourceState:
     """Reads ``source`` into canonical names.
 
     Raises:
-        ConvertError: unreadable, truncated or unsafe files (pickles that need more than tensors are refused),
+        CheckpointError: unreadable, truncated or unsafe files (pickles that need more than tensors are refused),
             or keys in neither Meta's nor transformers' naming.
     """
     if source.container == KERAS_H5:
         return _read_h5(source)
     if source.container not in (SAFETENSORS, TORCH_PICKLE):
-        raise ConvertError(f"unsupported container {source.container}")
+        raise CheckpointError(f"unsupported container {source.container}")
     flat = _read_flat(source)
     if _layout_of(list(flat), source.path) == META:
         return _from_meta(flat)

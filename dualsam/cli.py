@@ -1,4 +1,4 @@
-"""The ``dualsam`` command line. Subcommands register here as they land.
+"""The ``dualsam`` command line.
 
 Subcommands: ``convert`` (weights_convert), ``segment``, ``generate`` and ``info``. Exit codes: 0 ok, 1 ``convert
 --verify`` failed, 2 bad input (one line on stderr, no traceback). Importing this module imports no framework; each
