@@ -13,7 +13,14 @@ ifeq ($(ORACLES),1)
 ORACLE_DEPS := $(META_STAMP)
 endif
 
-.PHONY: demo test test-slow bench install oracles
+# Single-framework environments: each holds one backend only, and runs tests/single_framework on inputs and
+# references that the full environment wrote (convert every source format, segment, generate, the install hint).
+TORCH_VENV ?= .venv-torch
+TF_VENV ?= .venv-tf
+SINGLE_FIXTURES ?= .single-fixtures
+SINGLE_TESTS := -m single_framework tests/single_framework
+
+.PHONY: demo test test-slow bench install oracles lint test-torch-only test-tf-only test-single
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -43,3 +50,30 @@ test-slow: $(STAMP) $(ORACLE_DEPS)
 
 bench: $(STAMP)
 	$(PY) bench/encoder.py
+
+$(TORCH_VENV)/.dualsam-installed: pyproject.toml constraints.txt
+	test -x $(TORCH_VENV)/bin/python || python3 -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[torch]" pytest
+	touch $@
+
+$(TF_VENV)/.dualsam-installed: pyproject.toml constraints.txt
+	test -x $(TF_VENV)/bin/python || python3 -m venv $(TF_VENV)
+	$(TF_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TF_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[tf]" pytest
+	touch $@
+
+$(SINGLE_FIXTURES)/sources.json: $(STAMP) tests/single_framework/make_fixtures.py
+	$(PY) -m tests.single_framework.make_fixtures $(SINGLE_FIXTURES)
+
+test-torch-only: $(TORCH_VENV)/.dualsam-installed $(SINGLE_FIXTURES)/sources.json
+	DUALSAM_SINGLE_FIXTURES=$(abspath $(SINGLE_FIXTURES)) $(TORCH_VENV)/bin/python -m pytest -q $(SINGLE_TESTS)
+
+test-tf-only: $(TF_VENV)/.dualsam-installed $(SINGLE_FIXTURES)/sources.json
+	DUALSAM_SINGLE_FIXTURES=$(abspath $(SINGLE_FIXTURES)) $(TF_VENV)/bin/python -m pytest -q $(SINGLE_TESTS)
+
+test-single: test-torch-only test-tf-only
+
+# ruff (pinned in the test extra): lint rules and import order, as configured in pyproject.toml.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .

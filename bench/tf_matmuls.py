@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -50,8 +50,12 @@ def layer_matmul_seconds(vision, windowed: bool) -> dict[str, float]:
         side = -(-grid // vision.window_size) * vision.window_size
         rows, windows, window_tokens = side * side, (side // vision.window_size) ** 2, vision.window_size**2
         attention = {
-            "q.k^T": _product((windows, heads, window_tokens, head_dim), (windows, heads, window_tokens, head_dim), True),
-            "attn.v": _product((windows, heads, window_tokens, window_tokens), (windows, heads, window_tokens, head_dim)),
+            "q.k^T": _product(
+                (windows, heads, window_tokens, head_dim), (windows, heads, window_tokens, head_dim), True
+            ),
+            "attn.v": _product(
+                (windows, heads, window_tokens, window_tokens), (windows, heads, window_tokens, head_dim)
+            ),
         }
     else:
         rows, chunk = tokens, min(QUERY_CHUNK_SIZE, tokens)
@@ -92,7 +96,7 @@ def main() -> None:
                                                                   dtype=np.float32))
     xla = tf.function(model.get_image_embeddings, jit_compile=True)
     for name, fn in (("eager", model.get_image_embeddings), ("XLA", xla)):
-        seconds = _median_seconds(lambda: fn(pixels), runs=3)
+        seconds = _median_seconds(lambda fn=fn: fn(pixels), runs=3)
         print(f"dualsam-tf {name} encoder: {seconds:.2f} s; the matmuls alone are {100 * total / seconds:.0f}% of it")
 
 

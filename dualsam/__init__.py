@@ -15,4 +15,6 @@ from .generate import AMG_DEFAULTS, generate_masks
 from .models import LoadedModel, ModelError, load_model
 from .segment import SegmentResult, segment_image
 
-__all__ = ["AMG_DEFAULTS", "LoadedModel", "ModelError", "SegmentResult", "generate_masks", "load_model", "segment_image"]
+__all__ = [
+    "AMG_DEFAULTS", "LoadedModel", "ModelError", "SegmentResult", "generate_masks", "load_model", "segment_image",
+]  # fmt: skip

@@ -19,8 +19,18 @@ import numpy as np
 from sam_core.atomic import write_json
 
 from .cli_common import (
-    EXIT_OK, CliError, Timings, add_image_argument, add_model_arguments, add_out_argument, image_path, load_image,
-    load_model_or_exit, output_dir, output_path, write_png,
+    EXIT_OK,
+    CliError,
+    Timings,
+    add_image_argument,
+    add_model_arguments,
+    add_out_argument,
+    image_path,
+    load_image,
+    load_model_or_exit,
+    output_dir,
+    output_path,
+    write_png,
 )  # fmt: skip
 from .generate import AMG_DEFAULTS, generate_masks
 

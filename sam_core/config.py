@@ -379,7 +379,7 @@ class SamConfig:
         return out
 
     @classmethod
-    def from_dict(cls, config_dict: dict[str, Any]) -> "SamConfig":
+    def from_dict(cls, config_dict: dict[str, Any]) -> SamConfig:
         """Builds a config from ``to_dict()`` output or a transformers config.json dict.
 
         Raises:
@@ -403,14 +403,14 @@ class SamConfig:
         return path
 
     @classmethod
-    def from_preset(cls, name: str) -> "SamConfig":
+    def from_preset(cls, name: str) -> SamConfig:
         """One of ``SAM_PRESETS``: sam-vit-base/large/huge, slimsam-50, slimsam-77."""
         if name not in SAM_PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(SAM_PRESETS)}")
         return cls(**copy.deepcopy(SAM_PRESETS[name]))
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **hub_kwargs: Any) -> "SamConfig":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **hub_kwargs: Any) -> SamConfig:
         """Reads a config from a directory, a config.json file, a preset name or a Hub id.
 
         Args:

@@ -12,8 +12,9 @@ Shape legend: O objects in a scene, H x W image, K masks per prompt (3 with mult
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 

@@ -341,7 +341,7 @@ class SamImageProcessor(MaskGenerationMethods):
         return out
 
     @classmethod
-    def from_dict(cls, config_dict: dict[str, Any], **overrides: Any) -> "SamImageProcessor":
+    def from_dict(cls, config_dict: dict[str, Any], **overrides: Any) -> SamImageProcessor:
         return cls(**{**config_dict, **overrides})
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> str:
@@ -352,7 +352,7 @@ class SamImageProcessor(MaskGenerationMethods):
         return path
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "SamImageProcessor":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> SamImageProcessor:
         """Reads preprocessor_config.json from a directory or Hub id; a preset name gives the defaults.
 
         Keyword arguments that are constructor arguments override the file; the rest go to

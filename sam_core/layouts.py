@@ -78,7 +78,9 @@ _PARAMETERS = re.compile(r"\.(pos_embed|rel_pos_h|rel_pos_w|positional_embedding
 HF_TF_MODEL_NAME = "tf_sam_model"
 #: Tied canonical keys stored under another layer's group in the transformers-TF h5: key -> (group, path).
 HF_TF_ALIASES: dict[str, tuple[str, str]] = {
-    "prompt_encoder.shared_embedding.positional_embedding": ("prompt_encoder", "shared_image_embedding/positional_embedding"),
+    "prompt_encoder.shared_embedding.positional_embedding": (
+        "prompt_encoder", "shared_image_embedding/positional_embedding"
+    ),
 }
 #: The top-level layers (h5 groups), in the order transformers writes them.
 HF_TF_GROUPS = ("shared_image_embedding", "vision_encoder", "prompt_encoder", "mask_decoder")

@@ -51,3 +51,35 @@ def stored_float_dtype(dtypes: list[str]) -> str:
     """"auto": the float dtype a checkpoint stores its weights in (the most common one), float32 if none."""
     floats = [name for name in dtypes if name in DTYPES]
     return max(set(floats), key=floats.count) if floats else "float32"
+
+
+def read_for_from_pretrained(
+    method: str, name_or_path: Any, config: Any, dtype: Any, kwargs: Mapping[str, Any]
+) -> tuple[Any, str | None]:
+    """What both backends' ``from_pretrained`` do first: check the keyword arguments and the dtype, then read the
+    checkpoint through the one reader.
+
+    Args:
+        method: e.g. "SamModel.from_pretrained", for messages.
+        name_or_path: a directory, weight file or Hub id.
+        config: a SamConfig, preset name or config.json overriding the checkpoint's, or None.
+        dtype: a dtype in any spelling ``dtype_name`` takes, or None.
+        kwargs: the other keyword arguments (Hub options only).
+
+    Returns:
+        (the CheckpointContents, the dtype name: "float32", "float16", "bfloat16", or None when not given); "auto"
+        is resolved to the checkpoint's stored float dtype.
+
+    Raises:
+        TypeError: unknown keyword arguments, by name.
+        ValueError: an unknown dtype.
+        sam_core.weights.CheckpointError: an unreadable checkpoint.
+    """
+    from .checkpoint import read_checkpoint
+
+    options = hub_kwargs(kwargs, method)
+    name = dtype_name(dtype)
+    contents = read_checkpoint(name_or_path, config, **options)
+    if name == "auto":
+        name = stored_float_dtype([value.dtype.name for value in contents.state.values()])
+    return contents, name

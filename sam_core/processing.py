@@ -142,7 +142,7 @@ class SamProcessor:
         return self.image_processor.save_pretrained(save_directory)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> "SamProcessor":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> SamProcessor:
         """Loads the image processor from a directory, Hub id or preset name (see SamImageProcessor)."""
         return cls(SamImageProcessor.from_pretrained(name_or_path, **kwargs))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .backbones import registered
 from .config import SamConfig, SamMaskDecoderConfig, SamPromptEncoderConfig, SamVisionConfig
 
 Shapes = dict[str, tuple[int, ...]]
@@ -86,12 +87,8 @@ def vision_encoder_shapes(vision_config: SamVisionConfig) -> Shapes:
     Raises:
         ValueError: no entry of ``VISION_BACKBONES`` for that model_type.
     """
-    model_type = getattr(vision_config, "model_type", None)
-    if model_type not in VISION_BACKBONES:
-        raise ValueError(
-            f"no state shapes for vision model_type {model_type!r}; known backbones: {sorted(VISION_BACKBONES)}"
-        )
-    return {f"vision_encoder.{k}": v for k, v in VISION_BACKBONES[model_type](vision_config).items()}
+    shapes = registered(VISION_BACKBONES, vision_config, "state shapes")(vision_config)
+    return {f"vision_encoder.{k}": v for k, v in shapes.items()}
 
 
 def prompt_encoder_shapes(prompt_config: SamPromptEncoderConfig, num_pos_feats: int) -> Shapes:

@@ -16,8 +16,9 @@ Shape legend: H x W image size, O objects.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import PIL.Image

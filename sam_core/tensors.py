@@ -6,7 +6,8 @@ never imports torch or tensorflow. Array kinds are detected from ``type(x).__mod
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class BatchFeature(dict):
     def __dir__(self) -> Iterator[str]:
         return list(super().__dir__()) + list(self.keys())
 
-    def to(self, *args: Any, **kwargs: Any) -> "BatchFeature":
+    def to(self, *args: Any, **kwargs: Any) -> BatchFeature:
         """Calls ``tensor.to(*args, **kwargs)`` on every torch tensor and returns self.
 
         A dtype argument (``.to(torch.float16)``) only casts floating-point tensors, so integer sizes and labels
@@ -136,7 +137,7 @@ class BatchFeature(dict):
                 self[key] = value.to(*args, **kwargs)
         return self
 
-    def convert_to_tensors(self, return_tensors: Any) -> "BatchFeature":
+    def convert_to_tensors(self, return_tensors: Any) -> BatchFeature:
         """Converts every numpy value to ``return_tensors`` in place and returns self."""
         kind = normalize_return_tensors(return_tensors)
         if kind not in (None, "np"):

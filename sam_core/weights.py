@@ -108,7 +108,8 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         return dict(load_file(os.fspath(path)))
     except (SafetensorError, OSError, ValueError) as error:
-        raise ValueError(f"{os.fspath(path)} is not a readable safetensors file (truncated or corrupt?): {error}") from error
+        message = f"{os.fspath(path)} is not a readable safetensors file (truncated or corrupt?): {error}"
+        raise ValueError(message) from error
 
 
 def write_safetensors(state: Mapping[str, np.ndarray], path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -209,7 +210,9 @@ def canonical_to_meta(state: Mapping[str, np.ndarray], mlp_depth: int = 3) -> di
         (r"\.upscale_conv2\.", ".output_upscaling.3."),
         (r"\.point_embed\.", ".point_embeddings."),
     ]
-    mlp = re.compile(r"^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))\.(proj_in|proj_out|layers\.(\d+))\.(.*)$")
+    mlp = re.compile(
+        r"^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))\.(proj_in|proj_out|layers\.(\d+))\.(.*)$"
+    )
     out: dict[str, np.ndarray] = {}
     for key, value in state.items():
         if key == "shared_image_embedding.positional_embedding":

@@ -28,7 +28,7 @@ class ModelBackend:
         self.model = model
         vision = model.config.vision_config
         self.image_size = int(vision.image_size)
-        self.low_res_size = 4 * int(vision.grid_size)
+        self.low_res_size = 4 * (int(vision.image_size) // int(vision.patch_size))  # transformers configs too
 
     def _to_native(self, array: np.ndarray | None) -> tf.Tensor | None:
         """numpy -> a tensor (floats as float32)."""

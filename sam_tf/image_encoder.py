@@ -165,7 +165,9 @@ def window_partition(hidden_states: tf.Tensor, window_size: int) -> tuple[tf.Ten
     hidden_states = tf.pad(hidden_states, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
     padded_h, padded_w = height + pad_h, width + pad_w
     windows = tf.transpose(
-        tf.reshape(hidden_states, (-1, padded_h // window_size, window_size, padded_w // window_size, window_size, channels)),
+        tf.reshape(
+            hidden_states, (-1, padded_h // window_size, window_size, padded_w // window_size, window_size, channels)
+        ),
         (0, 1, 3, 2, 4, 5),
     )
     return tf.reshape(windows, (-1, window_size, window_size, channels)), (padded_h, padded_w)

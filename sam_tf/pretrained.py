@@ -14,10 +14,9 @@ import keras
 import numpy as np
 
 from sam_core import layouts, weights
-from sam_core.checkpoint import read_checkpoint
 from sam_core.config import SamConfig
 from sam_core.h5_layout import write_keras_h5
-from sam_core.load_options import dtype_name, hub_kwargs, stored_float_dtype
+from sam_core.load_options import read_for_from_pretrained
 
 
 def canonical_variables(model: keras.Model) -> dict[str, keras.Variable]:
@@ -62,11 +61,7 @@ def load_pretrained(
         ValueError: an unknown dtype, or one the Keras backend does not run yet (float32 only).
         sam_core.weights.CheckpointError: an unreadable checkpoint, or one that does not fit the config.
     """
-    options = hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
-    name = dtype_name(dtype)
-    contents = read_checkpoint(name_or_path, config, **options)
-    if name == "auto":
-        name = stored_float_dtype([v.dtype.name for v in contents.state.values()])
+    contents, name = read_for_from_pretrained(f"{cls.__name__}.from_pretrained", name_or_path, config, dtype, kwargs)
     if name not in (None, "float32"):
         raise ValueError(f"dtype {name!r} is not supported by the Keras backend yet: load in float32")
     model = cls(contents.config)

@@ -217,7 +217,9 @@ class TwoWayTransformer(SamLayer):
         for index, layer in enumerate(self.layers):
             if target_embedding is not None and index > 0:
                 queries = queries + target_embedding
-            queries, keys, attn_out = layer(queries, keys, point_embeddings, key_pe, attention_similarity=attention_similarity)
+            queries, keys, attn_out = layer(
+                queries, keys, point_embeddings, key_pe, attention_similarity=attention_similarity
+            )
             block_outputs.append(attn_out)
         query = queries + point_embeddings
         key = keys + key_pe

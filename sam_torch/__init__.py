@@ -1,5 +1,10 @@
 """dualsam's PyTorch backend: SamModel with the transformers API, sharing sam_core's configs and processors."""
 
+# ruff: noqa: E402
+from sam_core.frameworks import require_backend
+
+require_backend("torch")  # without the framework: one ImportError that names pip install 'dualsam[torch]'
+
 from sam_core import (
     SamConfig,
     SamImageProcessor,

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from sam_core.backbones import registered
 from sam_core.config import SamVisionConfig
 
 from .image_encoder import VisionEncoder
@@ -35,10 +36,4 @@ def build_vision_encoder(vision_config: SamVisionConfig, **kwargs: Any) -> nn.Mo
     Raises:
         ValueError: naming the unknown ``model_type`` and the registered ones.
     """
-    model_type = vision_config.model_type
-    if model_type not in VISION_ENCODERS:
-        raise ValueError(
-            f"vision_config.model_type {model_type!r} has no registered vision encoder; "
-            f"known: {', '.join(sorted(VISION_ENCODERS))}"
-        )
-    return VISION_ENCODERS[model_type](vision_config, **kwargs)
+    return registered(VISION_ENCODERS, vision_config, "vision encoder")(vision_config, **kwargs)

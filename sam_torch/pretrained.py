@@ -14,9 +14,8 @@ import numpy as np
 import torch
 
 from sam_core import weights
-from sam_core.checkpoint import read_checkpoint
 from sam_core.config import SamConfig
-from sam_core.load_options import dtype_name, hub_kwargs, stored_float_dtype
+from sam_core.load_options import read_for_from_pretrained
 
 
 def load_state_into(model: torch.nn.Module, state: dict[str, np.ndarray], source: str = "checkpoint") -> None:
@@ -52,11 +51,7 @@ def load_pretrained(
         ValueError: an unknown dtype.
         sam_core.weights.CheckpointError: an unreadable checkpoint, or one that does not fit the config.
     """
-    options = hub_kwargs(kwargs, f"{cls.__name__}.from_pretrained")
-    name = dtype_name(dtype)
-    contents = read_checkpoint(name_or_path, config, **options)
-    if name == "auto":
-        name = stored_float_dtype([v.dtype.name for v in contents.state.values()])
+    contents, name = read_for_from_pretrained(f"{cls.__name__}.from_pretrained", name_or_path, config, dtype, kwargs)
     model = cls(contents.config)
     load_state_into(model, contents.state, source=os.fspath(name_or_path))
     if name not in (None, "float32"):

@@ -17,9 +17,9 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from sam_core.atomic import atomic_path
 from dualsam.cli import main as dualsam
 from dualsam.cli_common import EXAMPLE_PROMPTS
+from sam_core.atomic import atomic_path
 
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "default_model_example.png")
 PANEL_WIDTH, GAP = 320, 8

@@ -18,12 +18,11 @@ import os
 import shutil
 import sys
 
-from plot_training_log import main as plot_log, read_log
+from plot_training_log import main as plot_log
+from plot_training_log import read_log
 
-from sam_core.atomic import atomic_path
-from dualsam.cli_common import write_json
 from dualsam.resources import DEFAULT_MODEL_DIR
-from sam_core.atomic import write_json
+from sam_core.atomic import atomic_path, write_json
 from sam_torch.training.checkpoint import load_trainer_state
 from sam_torch.training.trainer import CHECKPOINT_DIR, FINAL_DIR, LOG_NAME
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta_functions
 from sam_core.amg import batched_nms, box_iou_one_to_many, nms
+from tests.oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta_functions
 
 
 def _random_boxes(count: int, seed: int, size: int = 200) -> np.ndarray:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta_functions
 from sam_core.amg import masks_to_boxes, masks_to_rle, postprocess_small_regions, remove_small_regions, rle_to_mask
+from tests.oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta_functions
 
 pytest.importorskip("scipy")
 

@@ -12,6 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from transformers.models.sam import image_processing_sam as hf  # noqa: E402
+
 from sam_core.amg import (  # noqa: E402
     build_point_grid,
     crop_boxes_and_layers,
@@ -23,7 +25,6 @@ from sam_core.amg import (  # noqa: E402
     rle_to_mask,
     stability_score,
 )
-from transformers.models.sam import image_processing_sam as hf  # noqa: E402
 
 #: Exactly equal, up to float32 rounding of the same arithmetic.
 EXACT_ATOL = 1e-6
@@ -225,7 +226,9 @@ def test_image_processor_methods_delegate_and_keep_the_array_kind(processor):
     iou = np.random.default_rng(4).uniform(0.5, 1.0, (4, 3)).astype(np.float32)
     iou_t, stab_t = _thresholds_without_ties(stability_score(logits, 0, 1), iou)
     kwargs = dict(pred_iou_thresh=iou_t, stability_score_thresh=stab_t)
-    rles, scores, boxes = ours.filter_masks(torch.from_numpy(logits), torch.from_numpy(iou), (40, 56), [0, 0, 56, 40], **kwargs)
+    rles, scores, boxes = ours.filter_masks(
+        torch.from_numpy(logits), torch.from_numpy(iou), (40, 56), [0, 0, 56, 40], **kwargs
+    )
     ref = processor.filter_masks(torch.from_numpy(logits), torch.from_numpy(iou), (40, 56), [0, 0, 56, 40], **kwargs)
     assert isinstance(scores, torch.Tensor) and isinstance(boxes, torch.Tensor)
     assert rles == ref[0] and torch.equal(scores, ref[1]) and torch.equal(boxes, ref[2])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sam_core import SAM_PRESETS, SamConfig, SamVisionConfig
-from sam_weights import tiny_config
+from tests.helpers.sam_weights import tiny_config
 
 BACKENDS = ["sam_torch", "sam_tf"]
 DUMMY_TYPE = "dummy_vision_model"

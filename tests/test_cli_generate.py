@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_helpers import assert_bad_input, image_file, no_temporary_files, read_json, run_cli, tiny  # noqa: F401
 from sam_core.mask_generator import SamAutomaticMaskGenerator
+from tests.helpers.cli_helpers import assert_bad_input, image_file, no_temporary_files, read_json, run_cli, tiny  # noqa: F401
 
 mask_utils = pytest.importorskip("pycocotools.mask")
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools, numpy 2

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from cli_helpers import assert_bad_input, meta_pth, run_cli, tiny  # noqa: F401 (fixtures)
 from dualsam import models as model_loading
 from sam_core import weights
+from tests.helpers.cli_helpers import assert_bad_input, meta_pth, run_cli, tiny  # noqa: F401 (fixtures)
 
 
 def _info(capsys, *args) -> dict:
@@ -76,7 +76,7 @@ def test_meta_pth(tiny, meta_pth, capsys):
 def test_bad_inputs(tmp_path, capsys, monkeypatch, meta_pth):
     (tmp_path / "empty").mkdir()
     for model, match in [(tmp_path / "none", "does not exist"), (tmp_path / "empty", "holds no weights"),
-                         (meta_pth, "pass --config")]:  # fmt: skip
+                         (meta_pth, "--config on the command line")]:  # fmt: skip
         code, _, err = run_cli(capsys, "info", model)
         assert_bad_input(code, err, "info", match=match)
     monkeypatch.setattr(model_loading, "DEFAULT_MODEL_DIR", tmp_path / "missing")

@@ -12,11 +12,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_helpers import (
-    MASK_AGREEMENT, SCORES_ATOL, assert_bad_input, image_file, meta_pth, no_temporary_files, read_json, run_cli, tiny,
-)  # fmt: skip  # noqa: F401 (fixtures)
 from dualsam import models as model_loading
 from sam_core.predictor import SamPredictor
+from tests.helpers.cli_helpers import (  # noqa: F401 (pytest fixtures used as arguments)
+    MASK_AGREEMENT,
+    SCORES_ATOL,
+    assert_bad_input,
+    image_file,
+    meta_pth,
+    no_temporary_files,
+    read_json,
+    run_cli,
+    tiny,
+)  # fmt: skip
 
 POINTS = [(20.5, 14.0, 1), (50.0, 33.0, 0)]
 BOX = (6, 4, 60, 40)
@@ -108,7 +116,7 @@ def test_meta_pth_model(tiny, meta_pth, image_file, tmp_path, capsys):
     np.testing.assert_allclose(result["scores"], reference["scores"], rtol=0, atol=SCORES_ATOL)
     assert (_masks(tmp_path / "pth", 3) == _masks(tmp_path / "dir", 3)).mean() >= MASK_AGREEMENT
     code, _, err = run_cli(capsys, "segment", image_file[0], "--point", "3,3", "--model", meta_pth, "--out", tmp_path)
-    assert_bad_input(code, err, "segment", match="pass --config")
+    assert_bad_input(code, err, "segment", match="(--config on the command line)")
 
 
 def test_default_model_is_picked_up_once_it_exists(tiny, image_file, tmp_path, capsys, monkeypatch):

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
-from convert_fixtures import tiny_state, tree_digest, write_hf_dir, write_meta_pth
-from sam_core import weights
 from dualsam.cli import main as dualsam_main
+from sam_core import weights
+from tests.helpers.convert_fixtures import tiny_state, tree_digest, write_hf_dir, write_meta_pth
 from weights_convert.cli import main as convert_main
 from weights_convert.errors import EXIT_BAD_INPUT, EXIT_OK
 
@@ -233,7 +233,8 @@ def test_unknown_h5_weight_is_reported(hf_dir, tmp_path, capsys):
         group.create_dataset("tf_sam_model/mask_decoder/bonus/kernel:0", data=np.zeros(2, np.float32))
         names = list(group.attrs["weight_names"]) + [b"tf_sam_model/mask_decoder/bonus/kernel:0"]
         group.attrs["weight_names"] = np.asarray(names)
-    _bad(capsys, tmp_path / "tf", tmp_path / "out", match="unexpected keys (1): mask_decoder/tf_sam_model/mask_decoder/bonus")
+    expected = "unexpected keys (1): mask_decoder/tf_sam_model/mask_decoder/bonus"
+    _bad(capsys, tmp_path / "tf", tmp_path / "out", match=expected)
 
 
 def test_ambiguous_architecture_asks_for_config(tiny, tmp_path, capsys):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from sam_core import SAM_PRESETS, SamConfig
-from sam_weights import tiny_config
-from sam_core.weights import CheckpointError
 from sam_core.checkpoint.infer import infer_config
 from sam_core.state_shapes import expected_shapes
+from sam_core.weights import CheckpointError
+from tests.helpers.sam_weights import tiny_config
 
 
 @pytest.mark.parametrize("preset", sorted(SAM_PRESETS))

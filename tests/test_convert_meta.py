@@ -15,13 +15,13 @@ import os
 import numpy as np
 import pytest
 
-from conftest import synthetic_image
-from oracles.meta_runner import META_SKIP_REASON, meta_available
 from sam_core import SamConfig
 from sam_core.predictor import SamPredictor
 from sam_torch import ModelBackend
-from sam_weights import tiny_config
-from tolerances import OUTPUT_RTOL, assert_outputs_close
+from tests.helpers.images import synthetic_image
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tolerances import OUTPUT_RTOL, assert_outputs_close
+from tests.oracles.meta_runner import META_SKIP_REASON, meta_available
 from weights_convert.cli import main as convert_main
 
 POINT, BOX = [[40.5, 30.0]], [10.0, 20.0, 100.0, 70.0]
@@ -75,7 +75,7 @@ def compare_with_meta(model, image: np.ndarray, meta: dict[str, np.ndarray]) -> 
 
 def convert_meta(tmp_path, image, config: SamConfig, *, registry: str | None, config_arg: str | None):
     """Meta makes the checkpoint and the reference outputs; the CLI converts it to both backends."""
-    from oracles.meta_convert_runner import meta_checkpoint_and_outputs
+    from tests.oracles.meta_convert_runner import meta_checkpoint_and_outputs
 
     checkpoint, meta = meta_checkpoint_and_outputs(str(tmp_path), config, image, meta_tasks(), registry=registry)
     dst = os.path.join(tmp_path, "converted")

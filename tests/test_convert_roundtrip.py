@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from convert_fixtures import tiny_state, write_hf_dir, write_meta_pth
 from sam_core import SamConfig, weights
 from sam_core.h5_layout import read_keras_h5
+from tests.helpers.convert_fixtures import tiny_state, write_hf_dir, write_meta_pth
 from weights_convert import ConvertOptions, convert
 from weights_convert.manifest import MANIFEST_NAME, check_manifest
 
@@ -36,7 +36,8 @@ def _run(src, dst, log=None, **options):
 
 
 def _h5_datasets(path: str) -> dict[str, np.ndarray]:
-    return {f"{group}/{name}": value for group, tensors in read_keras_h5(path).items() for name, value in tensors.items()}
+    groups = read_keras_h5(path)
+    return {f"{group}/{name}": value for group, tensors in groups.items() for name, value in tensors.items()}
 
 
 def _assert_same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
@@ -48,7 +49,8 @@ def _assert_same_arrays(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> N
 
 def test_torch_tf_torch_is_bit_identical(hf_dir, tmp_path):
     _run(hf_dir, tmp_path / "tf", to="tf")
-    assert sorted(os.listdir(tmp_path / "tf")) == ["config.json", MANIFEST_NAME, "preprocessor_config.json", "tf_model.h5"]
+    written = sorted(os.listdir(tmp_path / "tf"))
+    assert written == ["config.json", MANIFEST_NAME, "preprocessor_config.json", "tf_model.h5"]
     _run(tmp_path / "tf", tmp_path / "back", to="torch")
     _assert_same_arrays(
         weights.read_safetensors(os.path.join(hf_dir, weights.SAFETENSORS_NAME)),
@@ -173,7 +175,8 @@ def test_transformers_tf_loads_the_output(hf_dir, tiny, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(tmp_path / "tf_state.npz") as data:
         loaded = {name.replace("|", "/"): data[name] for name in data.files}
-    expected = {name: value for tensors in layouts.canonical_to_hf_tf(tiny[1]).values() for name, value in tensors.items()}
+    groups = layouts.canonical_to_hf_tf(tiny[1])
+    expected = {name: value for tensors in groups.values() for name, value in tensors.items()}
     loaded = {name.split("/", 1)[1]: value for name, value in loaded.items()}
     expected = {name.split("/", 1)[1]: value for name, value in expected.items()}
     assert set(loaded) == set(expected), sorted(set(loaded) ^ set(expected))[:5]

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from convert_fixtures import tiny_state, write_meta_pth
+from tests.helpers.convert_fixtures import tiny_state, write_meta_pth
 from weights_convert import pipeline
 from weights_convert.cli import main as convert_main
 from weights_convert.errors import EXIT_OK, EXIT_VERIFY_FAILED
@@ -88,7 +88,7 @@ def test_compare_uses_the_relative_bound():
 
 
 def test_probe_covers_every_prompt_kind():
-    from sam_weights import tiny_config
+    from tests.helpers.sam_weights import tiny_config
 
     pixels, prompts = probe_inputs(tiny_config())
     assert pixels.shape == (1, 3, 1024, 1024) and np.abs(pixels).max() > 0.5

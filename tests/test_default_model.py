@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from independent_scenes import independent_scenes
 from dualsam import models as model_loading
 from sam_core.evaluation import EVAL_SEED, evaluate_model
 from sam_core.synthetic import SyntheticSceneDataset
+from tests.helpers.independent_scenes import independent_scenes
 
 #: The issue's bar: one positive point at each object's most interior pixel (best of 3 masks by predicted IoU),
 #: and the object's tight box.

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from independent_scenes import independent_scenes
 from sam_core.amg.transforms import normalize_and_pad, resize_longest_side
 from sam_core.evaluation import evaluate_model, evaluate_predictions, predictor_fn, scene_prompts
 from sam_core.synthetic import make_scene
-from sam_weights import informative_state, tiny_config
-from tolerances import PIXEL_ATOL, assert_masks_agree
+from tests.helpers.independent_scenes import independent_scenes
+from tests.helpers.sam_weights import informative_state, tiny_config
+from tests.helpers.tolerances import PIXEL_ATOL, assert_masks_agree
 
 torch = pytest.importorskip("torch")
 
@@ -100,7 +100,7 @@ def test_predictor_fn_matches_the_trainers_processor_path(torch_model, scenes):
 # ---------------------------------------------------------------------------------------------------- keras twin
 def test_torch_and_keras_twins_give_the_same_evaluation(scenes):
     pytest.importorskip("keras")
-    from tf_twins import make_tf_twins
+    from tests.helpers.tf_twins import make_tf_twins
 
     tf_model, torch_twin, _ = make_tf_twins(tiny_config())
     torch_twin.eval()

@@ -13,7 +13,7 @@ from sam_core import SamImageProcessor
 from sam_core.image_processing import IMAGE_PROCESSOR_NAME
 from sam_core.image_transforms import bilinear_matrix, preprocess_shape
 from sam_core.tensors import BatchFeature
-from tolerances import MASK_AGREEMENT, PIXEL_ATOL
+from tests.helpers.tolerances import MASK_AGREEMENT, PIXEL_ATOL
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from independent_scenes import (
+from tests.helpers.independent_scenes import (
     BACKGROUND_KINDS,
     FILL_KINDS,
     MIN_AREA_FRACTION,

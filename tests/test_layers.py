@@ -19,7 +19,9 @@ FRAMEWORKS = {"torch", "tensorflow", "keras", "tf_keras", "jax"}
 #: (module file, imported top-level package): the return_tensors edge of sam_core.
 ALLOWED = {("sam_core/tensors.py", "torch"), ("sam_core/tensors.py", "tensorflow")}
 #: What sam_core may import besides the standard library and itself.
-CORE_THIRD_PARTY = {"numpy", "PIL", "scipy", "pycocotools", "safetensors", "h5py", "tqdm", "huggingface_hub", "ml_dtypes"}
+CORE_THIRD_PARTY = {
+    "numpy", "PIL", "scipy", "pycocotools", "safetensors", "h5py", "tqdm", "huggingface_hub", "ml_dtypes",
+}  # fmt: skip
 
 
 def imports_of(path: Path) -> list[tuple[int, str]]:

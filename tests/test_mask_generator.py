@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 import sam_core.mask_generator as mask_generator_module
-from conftest import synthetic_image
-from oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta, tf_twin, tiny_model
 from sam_core.amg import MaskUpscaler, build_point_grid, coco_rle_to_mask, rle_to_mask
 from sam_core.mask_generator import SamAutomaticMaskGenerator
+from tests.helpers.images import synthetic_image
+from tests.oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta, tf_twin, tiny_model
 
 torch = pytest.importorskip("torch")
-from oracles.synthetic_model import SyntheticSam  # noqa: E402
+from tests.oracles.synthetic_model import SyntheticSam  # noqa: E402
 
 #: One-to-one mask matching against Meta.
 MATCH_IOU = 0.99

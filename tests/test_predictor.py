@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import synthetic_image
-from oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta, tf_twin, tiny_model
 from sam_core.predictor import ImageNotSetError, SamPredictor
 from sam_torch import ModelBackend
+from tests.helpers.images import synthetic_image
+from tests.oracles.meta_runner import META_SKIP_REASON, meta_available, run_meta, tf_twin, tiny_model
 
 torch = pytest.importorskip("torch")
 
@@ -163,7 +163,7 @@ def test_predict_batch_per_prompt_mask_inputs(predictor):
 def test_transformers_model_is_a_drop_in(tiny, image, predictor):
     """transformers' SamModel has the same API: the same weights give the same predictions."""
     transformers = pytest.importorskip("transformers")
-    from twins import hf_config
+    from tests.helpers.twins import hf_config
 
     config = hf_config(tiny[1])
     reference = transformers.SamModel(config).eval()

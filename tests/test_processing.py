@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sam_core import SamImageProcessor, SamProcessor
-from tolerances import PIXEL_ATOL
+from tests.helpers.tolerances import PIXEL_ATOL
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from sam_weights import TINY_DECODER, TINY_PROMPT, TINY_VISION, tiny_config
 
 from sam_core import SAM_PRESETS, SamConfig, SamVisionConfig
 from sam_core.state_shapes import VISION_BACKBONES, expected_shapes, vision_encoder_shapes
+from tests.helpers.sam_weights import TINY_DECODER, TINY_PROMPT, TINY_VISION, tiny_config
 
 
 def torch_shapes(config: SamConfig) -> dict[str, tuple[int, ...]]:

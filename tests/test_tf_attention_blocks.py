@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attention_reference import random_attention_inputs, reference_attention
 from sam_core.config import SamVisionConfig
 from sam_tf.image_encoder import VisionAttention, chunked_attention
-from tolerances import assert_outputs_close
+from tests.helpers.attention_reference import random_attention_inputs, reference_attention
+from tests.helpers.tolerances import assert_outputs_close
 
 #: Blocked vs full attention, relative to max(1, max|full|): the same per-row arithmetic, only fp32 summation order
 #: (matmul blocking, XLA fusion) may differ.

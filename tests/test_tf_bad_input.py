@@ -10,7 +10,7 @@ import torch
 
 from sam_tf import TFSamModel
 from sam_torch import SamModel
-from sam_weights import tiny_config
+from tests.helpers.sam_weights import tiny_config
 
 NAN_POINT = np.array([[[[np.nan, 1.0]]]], np.float32)
 INF_BOX = np.array([[[0.0, 0.0, np.inf, 5.0]]], np.float32)
@@ -118,8 +118,10 @@ def test_unknown_keyword_is_a_type_error(models):
 
 
 def test_processor_keys_are_accepted(models):
-    out = models[0](image_embeddings=np.zeros((1, 32, 64, 64), np.float32), input_points=np.zeros((1, 1, 1, 2), np.float32),
-                    original_sizes=np.array([[10, 10]]), reshaped_input_sizes=np.array([[1024, 1024]]))
+    out = models[0](
+        image_embeddings=np.zeros((1, 32, 64, 64), np.float32), input_points=np.zeros((1, 1, 1, 2), np.float32),
+        original_sizes=np.array([[10, 10]]), reshaped_input_sizes=np.array([[1024, 1024]]),
+    )
     assert tuple(out.pred_masks.shape) == (1, 1, 3, 256, 256)
 
 

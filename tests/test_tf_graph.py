@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from sam_core import SamConfig
-from sam_weights import TINY_DECODER, TINY_PROMPT, TINY_VISION
-from tf_twins import make_tf_twins
-from tolerances import assert_outputs_close
+from tests.helpers.sam_weights import TINY_DECODER, TINY_PROMPT, TINY_VISION
+from tests.helpers.tf_twins import make_tf_twins
+from tests.helpers.tolerances import assert_outputs_close
 
 #: Eager vs traced / XLA-compiled runs of the same Keras model, relative to max(1, max|eager|): only op fusion
 #: (grappler / oneDNN / XLA) and fp32 accumulation order differ.

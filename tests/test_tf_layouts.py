@@ -11,7 +11,7 @@ from sam_core.h5_layout import read_keras_h5, write_keras_h5
 from sam_tf import TFSamModel
 from sam_tf.pretrained import expected_shapes
 from sam_torch import SamModel
-from sam_weights import tiny_config
+from tests.helpers.sam_weights import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,8 @@ def test_kinds_and_transposes(torch_state):
     assert layouts.to_keras("vision_encoder.neck.conv2.weight", np.zeros((32, 16, 3, 1))).shape == (3, 1, 16, 32)
     assert layouts.to_keras("mask_decoder.upscale_conv1.weight", np.zeros((32, 8, 2, 2))).shape == (2, 2, 8, 32)
     value = np.random.default_rng(0).standard_normal((8, 4, 2, 3))
-    np.testing.assert_array_equal(layouts.from_keras("mask_decoder.upscale_conv2.weight",
-                                                     layouts.to_keras("mask_decoder.upscale_conv2.weight", value)), value)
+    key = "mask_decoder.upscale_conv2.weight"
+    np.testing.assert_array_equal(layouts.from_keras(key, layouts.to_keras(key, value)), value)
     with pytest.raises(KeyError, match="no layout rule"):
         layouts.split_key("vision_encoder.mystery.weight")
 

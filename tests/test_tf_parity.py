@@ -9,10 +9,10 @@ import tensorflow as tf
 import torch
 
 from sam_core import SamConfig, SamImageProcessor, SamProcessor
-from sam_weights import tiny_config
-from test_torch_parity import CASES, LANDSCAPE, PORTRAIT, _slimsam_shaped
-from tf_twins import make_tf_twins, torch_inputs
-from tolerances import assert_masks_agree, assert_outputs_close
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tf_twins import make_tf_twins, torch_inputs
+from tests.helpers.tolerances import assert_masks_agree, assert_outputs_close
+from tests.test_torch_parity import CASES, LANDSCAPE, PORTRAIT, _slimsam_shaped
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from sam_core import weights
 from sam_core.h5_layout import read_keras_h5, write_keras_h5
 from sam_tf import TFSamModel
 from sam_tf.pretrained import model_state
-from sam_weights import tiny_config
-from tf_twins import make_tf_twins
-from tolerances import assert_outputs_close
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tf_twins import make_tf_twins
+from tests.helpers.tolerances import assert_outputs_close
 
 
 @pytest.fixture(scope="module")

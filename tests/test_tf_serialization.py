@@ -14,8 +14,8 @@ from sam_tf.image_encoder import VisionLayer
 from sam_tf.layers import FeedForward, LayerNorm2d, MLPBlock
 from sam_tf.prompt_encoder import PositionalEmbedding, PromptEncoder
 from sam_tf.transformer import TwoWayAttentionBlock
-from sam_weights import tiny_config
-from tf_twins import make_tf_twins
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tf_twins import make_tf_twins
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ import pytest
 
 from sam_core import weights
 from sam_tf import TFSamModel
-from sam_weights import tiny_config
-from tf_twins import make_tf_twins
-from tolerances import assert_outputs_close
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tf_twins import make_tf_twins
+from tests.helpers.tolerances import assert_outputs_close
 
 pytest.importorskip("tf_keras")
 pytest.importorskip("transformers")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from attention_reference import random_attention_inputs, reference_attention
 from sam_core.config import SamVisionConfig
 from sam_torch.image_encoder import VisionAttention, chunked_attention
-from tolerances import assert_outputs_close
+from tests.helpers.attention_reference import random_attention_inputs, reference_attention
+from tests.helpers.tolerances import assert_outputs_close
 
 #: Blocked vs full attention, relative to max(1, max|full|): the same per-row arithmetic, only fp32 summation order
 #: (matmul blocking, the fused kernel's online softmax) may differ.

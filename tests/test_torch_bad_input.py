@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sam_torch import SamModel
-from sam_weights import tiny_config
+from tests.helpers.sam_weights import tiny_config
 
 
 @pytest.fixture(scope="module")

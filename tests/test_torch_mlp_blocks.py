@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sam_torch import layers
-from tolerances import assert_outputs_close
+from tests.helpers.tolerances import assert_outputs_close
 
 #: Blocked vs one-shot rows: the same per-row arithmetic, only the GEMM's blocking may differ.
 BLOCKS_RTOL = 1e-5

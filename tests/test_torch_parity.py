@@ -10,11 +10,11 @@ from PIL import Image
 
 transformers = pytest.importorskip("transformers")
 
-from conftest import synthetic_image  # noqa: E402
 from sam_core import SamConfig, SamImageProcessor, SamProcessor  # noqa: E402
-from sam_weights import tiny_config  # noqa: E402
-from tolerances import PIXEL_ATOL, assert_masks_agree, assert_outputs_close, max_abs_diff  # noqa: E402
-from twins import make_twins  # noqa: E402
+from tests.helpers.images import synthetic_image  # noqa: E402
+from tests.helpers.sam_weights import tiny_config  # noqa: E402
+from tests.helpers.tolerances import PIXEL_ATOL, assert_masks_agree, assert_outputs_close, max_abs_diff  # noqa: E402
+from tests.helpers.twins import make_twins  # noqa: E402
 
 LANDSCAPE = synthetic_image(480, 640, seed=1)
 PORTRAIT = synthetic_image(640, 360, seed=2)
@@ -74,8 +74,8 @@ def test_processor_and_model_match_transformers(twins, processors, name):
     if "input_points" in hf_inputs:
         # Padding points are (0, 0) here and (-10, -10) in transformers; label -10 makes the model ignore them.
         real = np.asarray(hf_inputs["input_labels"]) != -10 if "input_labels" in hf_inputs else Ellipsis
-        np.testing.assert_allclose(np.asarray(our_inputs["input_points"])[real], np.asarray(hf_inputs["input_points"])[real],
-                                   atol=1e-5)
+        ours_points, hf_points = np.asarray(our_inputs["input_points"]), np.asarray(hf_inputs["input_points"])
+        np.testing.assert_allclose(ours_points[real], hf_points[real], atol=1e-5)
 
     span = float(hf_out.pred_masks.max() - hf_out.pred_masks.min())
     assert span >= 1.0, f"reference logits span only {span}: the weights are not informative"

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import synthetic_image
 from sam_core import SamImageProcessor, SamProcessor, weights
 from sam_torch import SamModel
-from sam_weights import tiny_config
-from tolerances import assert_masks_agree, assert_outputs_close
-from twins import make_twins
+from tests.helpers.images import synthetic_image
+from tests.helpers.sam_weights import tiny_config
+from tests.helpers.tolerances import assert_masks_agree, assert_outputs_close
+from tests.helpers.twins import make_twins
 
 transformers = pytest.importorskip("transformers")
 

@@ -22,7 +22,9 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Adds the convert arguments to ``parser`` (shared by ``dualsam convert`` and ``python -m weights_convert``)."""
-    parser.add_argument("src", metavar="SRC", help="a Meta .pth, a .safetensors / .bin / .h5 file, or a model directory")
+    parser.add_argument(
+        "src", metavar="SRC", help="a Meta .pth, a .safetensors / .bin / .h5 file, or a model directory"
+    )  # fmt: skip
     parser.add_argument("dst", metavar="DST", help="the output directory (must not exist unless --force)")
     parser.add_argument("--to", choices=("torch", "tf", "both"), default="both", help="weights to write (default both)")
     parser.add_argument(

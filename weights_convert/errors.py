@@ -12,7 +12,9 @@ EXIT_OK = 0
 EXIT_VERIFY_FAILED = 1
 EXIT_BAD_INPUT = 2
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_OK", "EXIT_VERIFY_FAILED", "CheckpointError", "ConvertError", "VerifyError", "one_line"]
+__all__ = [
+    "EXIT_BAD_INPUT", "EXIT_OK", "EXIT_VERIFY_FAILED", "CheckpointError", "ConvertError", "VerifyError", "one_line",
+]  # fmt: skip
 
 
 class ConvertError(CheckpointError):

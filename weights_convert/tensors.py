@@ -44,7 +44,9 @@ def is_float(dtype: np.dtype) -> bool:
 
 def non_finite(state: Mapping[str, np.ndarray]) -> list[str]:
     """Keys whose tensors hold NaN or inf."""
-    return [k for k, v in state.items() if is_float(v.dtype) and not np.isfinite(v.astype(np.float32, copy=False)).all()]
+    return [
+        k for k, v in state.items() if is_float(v.dtype) and not np.isfinite(v.astype(np.float32, copy=False)).all()
+    ]  # fmt: skip
 
 
 def cast_all(

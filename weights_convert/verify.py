@@ -4,7 +4,8 @@ The source-side model is dualsam's model of the source's framework (TFSamModel f
 filled in memory from the source tensors (after the rename and the dtype rounding; so a bfloat16 conversion is
 checked against the bfloat16-rounded source, not against float32 arithmetic). The destination-side models are
 loaded from the written directory by dualsam's own ``from_pretrained`` of each backend written. The probe is one
-image with point, box, point+box and mask prompts, multimask on and off; every output must satisfy max|Δ| <= VERIFY_RTOL * max(1, max|ref|).
+image with point, box, point+box and mask prompts, multimask on and off; every output must satisfy
+max|Δ| <= VERIFY_RTOL * max(1, max|ref|).
 
 Shape legend: S image size, L low-res mask side (4 * S / patch).
 """

@@ -100,7 +100,8 @@ def _directory_source(directory: str) -> Source:
             files = tuple(os.path.join(directory, shard) for shard in shards)
             missing = [f for f in files if not os.path.isfile(f)]
             if missing:
-                raise CheckpointError(f"{path} lists shards that are missing: {', '.join(map(os.path.basename, missing))}")
+                names = ", ".join(map(os.path.basename, missing))
+                raise CheckpointError(f"{path} lists shards that are missing: {names}")
         else:
             files = (path,)
         for file in files:

@@ -134,7 +134,8 @@ def _fill_from_presets(section: str, fields: dict[str, Any], notes: list[str]) -
         known = ", ".join(f"{section}.{k}" for k in open_fields)
         why = "no preset has these shapes" if not values else "the presets with these shapes disagree"
         raise CheckpointError(
-            f"the tensor shapes do not determine {known} ({why}); pass --config with a preset name or a config.json"
+            f"the tensor shapes do not determine {known} ({why}); pass config= (--config on the command line) "
+            "with a preset name or a config.json"
         )
     fields.update(dict(values.pop()))
     chosen = ", ".join(f"{section}.{k}={v}" for k, v in fields.items() if k in open_fields)

@@ -81,7 +81,7 @@ class TrainingBatch:
     masks: list[list[np.ndarray]] | None
     prompts: StepPrompts | None = None
 
-    def to(self, device: torch.device | str) -> "TrainingBatch":
+    def to(self, device: torch.device | str) -> TrainingBatch:
         """The batch with its tensors on ``device`` (the numpy parts are shared)."""
         return dataclasses.replace(
             self, pixel_values=self.pixel_values.to(device), targets=self.targets.to(device)
@@ -150,7 +150,7 @@ def box_prompts(batch: TrainingBatch, rng: np.random.Generator, jitter: bool = T
     return boxes
 
 
-def draw_prompts(batch: TrainingBatch, rng: np.random.Generator, mix: "PromptMix") -> StepPrompts:
+def draw_prompts(batch: TrainingBatch, rng: np.random.Generator, mix: PromptMix) -> StepPrompts:
     """Draws a step's point and box prompts from ``rng`` (in this order: multi-point or not, the point count,
     the points, the boxes), so drawing them with the batch in a data worker or in the training step gives the
     same prompts."""

@@ -84,7 +84,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
         values["prompts"] = PromptMix(**values.get("prompts", {}))
         values["loss_weights"] = LossWeights(**values.get("loss_weights", {}))  # older checkpoints: SAM's weights
@@ -235,7 +235,7 @@ class Trainer:
     @classmethod
     def resume(
         cls, out_dir: str | os.PathLike, data_workers: int = 0, device: torch.device | str | None = None
-    ) -> "Trainer":
+    ) -> Trainer:
         """Rebuilds the trainer from ``out_dir/checkpoint`` (model, optimizer, scheduler, step) on ``device``
         (default: the CPU); new segment."""
         directory = os.path.join(os.fspath(out_dir), CHECKPOINT_DIR)

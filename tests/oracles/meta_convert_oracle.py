@@ -16,7 +16,6 @@ This file runs only in the reference environment; it imports nothing from dualsa
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 import numpy as np
@@ -24,8 +23,7 @@ import torch
 from segment_anything import sam_model_registry
 from segment_anything.modeling.common import LayerNorm2d
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from meta_oracle import new_sam, run_model_tasks  # noqa: E402
+from tests.oracles.meta_oracle import new_sam, run_model_tasks
 
 _MATRICES = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)
 
@@ -38,7 +36,7 @@ def randomize(sam: torch.nn.Module, seed: int) -> None:
     def normal(tensor: torch.Tensor, std: float, mean: float = 0.0) -> None:
         tensor.copy_(mean + std * torch.randn(tensor.shape, generator=generator))
 
-    for name, module in sam.named_modules():
+    for _, module in sam.named_modules():
         if isinstance(module, _MATRICES):
             normal(module.weight, float(module.weight[0].numel()) ** -0.5)
             if module.bias is not None:

@@ -9,9 +9,10 @@ import subprocess
 
 import numpy as np
 
-from oracles.meta_runner import META_PYTHON, REPO, meta_arch
+from tests.oracles.meta_runner import META_PYTHON, REPO, meta_arch
 
-CONVERT_ORACLE = os.path.join(REPO, "tests", "oracles", "meta_convert_oracle.py")
+#: Run as a module from the repository root, so that it imports its sibling as tests.oracles.meta_oracle.
+CONVERT_ORACLE = "tests.oracles.meta_convert_oracle"
 
 
 def meta_checkpoint_and_outputs(
@@ -43,7 +44,9 @@ def meta_checkpoint_and_outputs(
     spec_path = os.path.join(workdir, "meta_spec.json")
     with open(spec_path, "w", encoding="utf-8") as handle:
         json.dump(spec, handle)
-    result = subprocess.run([META_PYTHON, CONVERT_ORACLE, spec_path], capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [META_PYTHON, "-m", CONVERT_ORACLE, spec_path], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
     if result.returncode != 0:
         raise RuntimeError(f"Meta convert oracle failed:\n{result.stderr[-4000:]}")
     with np.load(out) as data:

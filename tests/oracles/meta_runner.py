@@ -46,7 +46,7 @@ def tiny_model(seed: int = 0, *, mask_logit_scale: float = 1.0):
 
     from sam_core import SamConfig
     from sam_torch import SamModel
-    from sam_weights import informative_state, tiny_config
+    from tests.helpers.sam_weights import informative_state, tiny_config
 
     config = tiny_config(**AMG_VISION).to_dict()
     config["mask_decoder_config"]["layer_norm_eps"] = META_DECODER_LAYER_NORM_EPS

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import torch
 
-from oracles.synthetic_decoder import synthetic_decode
+from tests.oracles.synthetic_decoder import synthetic_decode
 
 
 class SyntheticSam(torch.nn.Module):
@@ -21,6 +21,12 @@ class SyntheticSam(torch.nn.Module):
         super().__init__()
         self.model = model
         self.config = model.config
+
+    def prediction_backend(self):
+        """Driven by sam_torch's adapter, like SamModel."""
+        from sam_torch import ModelBackend
+
+        return ModelBackend(self)
 
     def get_image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.get_image_embeddings(pixel_values)

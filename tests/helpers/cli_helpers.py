@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import synthetic_image
-from sam_core import weights
 from dualsam.cli import main
-from sam_weights import informative_state, tiny_config
+from sam_core import weights
+from tests.helpers.images import synthetic_image
+from tests.helpers.sam_weights import informative_state, tiny_config
 
 torch = pytest.importorskip("torch")
 

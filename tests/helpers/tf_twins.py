@@ -9,7 +9,7 @@ from sam_core import SamConfig
 from sam_tf import TFSamModel
 from sam_tf.pretrained import load_state_into
 from sam_torch import SamModel
-from sam_weights import informative_state
+from tests.helpers.sam_weights import informative_state
 
 
 def make_tf_twins(config: SamConfig, seed: int = 0) -> tuple[TFSamModel, SamModel, dict[str, np.ndarray]]:

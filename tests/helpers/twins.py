@@ -7,7 +7,7 @@ import torch
 
 from sam_core import SamConfig
 from sam_torch import SamModel
-from sam_weights import informative_state
+from tests.helpers.sam_weights import informative_state
 
 
 def hf_config(config: SamConfig):
@@ -17,7 +17,7 @@ def hf_config(config: SamConfig):
     return transformers.SamConfig(**config.to_dict())
 
 
-def make_twins(config: SamConfig, seed: int = 0) -> tuple[SamModel, "transformers.SamModel", dict[str, np.ndarray]]:  # noqa: F821
+def make_twins(config: SamConfig, seed: int = 0) -> tuple[SamModel, transformers.SamModel, dict[str, np.ndarray]]:  # noqa: F821
     """Ours and transformers' SamModel with identical informative weights; the reference runs eager attention
     so that it can report attention weights."""
     import transformers

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def random_attention_inputs(seed: int, shape: tuple[int, int, int, int], grid: tuple[int, int]) -> dict[str, np.ndarray]:
+def random_attention_inputs(
+    seed: int, shape: tuple[int, int, int, int], grid: tuple[int, int]
+) -> dict[str, np.ndarray]:
     """query, key, value (B, N, T, D) and rel_h (B, N, T, H), rel_w (B, N, T, W), standard normal float32."""
     rng = np.random.default_rng(seed)
     batch, heads, tokens, _ = shape

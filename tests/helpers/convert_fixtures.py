@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from sam_core import SamConfig, weights
-from sam_weights import informative_state, tiny_config
+from tests.helpers.sam_weights import informative_state, tiny_config
 
 
 def tiny_state(seed: int = 0) -> tuple[SamConfig, dict[str, np.ndarray]]:
@@ -48,5 +48,6 @@ def tree_digest(path: str) -> dict[str, str]:
     out = {}
     for file in sorted(files):
         with open(file, "rb") as handle:
-            out[os.path.relpath(file, path)] = f"{hashlib.sha256(handle.read()).hexdigest()}:{os.stat(file).st_mtime_ns}"
+            digest = hashlib.sha256(handle.read()).hexdigest()
+            out[os.path.relpath(file, path)] = f"{digest}:{os.stat(file).st_mtime_ns}"
     return out

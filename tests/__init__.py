@@ -1,0 +1,1 @@
+"""dualsam's test suite (a package, so that its helpers import as tests.helpers.* without sys.path edits)."""

@@ -1,0 +1,81 @@
+"""Writes the single-framework tests' inputs and references, in the full environment (both frameworks).
+
+A tiny SAM with informative random weights in every source layout (Meta .pth, single safetensors, a .bin directory,
+a sharded directory, a tf_model.h5 directory), a test image, and each backend's reference outputs on it: the
+verify probe of the model, and what ``dualsam segment`` and ``dualsam generate`` return. The single-framework
+environment then converts, loads and runs with no access to the other framework, and compares with these.
+
+Usage: ``python -m tests.single_framework.make_fixtures OUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dualsam import generate_masks, load_model, segment_image
+from sam_core import weights
+from sam_core.atomic import write_json
+from sam_core.predictor import SamPredictor
+from tests.helpers.convert_fixtures import tiny_state, write_meta_pth
+from tests.helpers.images import synthetic_image
+from weights_convert import ConvertOptions, convert
+from weights_convert.verify import run_probe
+
+#: The prompts and generator options the tests use (image pixels of a 45 x 67 image).
+POINTS, LABELS, BOX = [[20.0, 25.0], [50.0, 10.0]], [1, 0], [5.0, 8.0, 40.0, 40.0]
+AMG = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+
+
+def write_sources(root: str) -> dict[str, str]:
+    """The tiny checkpoint in every layout; returns layout -> path."""
+    config, state = tiny_state(seed=21)
+    found = {"meta_pth": write_meta_pth(os.path.join(root, "sam_tiny.pth"), state)}
+    found["single_safetensors"] = os.path.join(root, "weights.safetensors")
+    weights.write_safetensors(state, found["single_safetensors"])
+    found["bin_dir"] = os.path.join(root, "bin_dir")
+    config.save_pretrained(found["bin_dir"])
+    tensors = {k: torch.from_numpy(v) for k, v in state.items()}
+    torch.save(tensors, os.path.join(found["bin_dir"], weights.TORCH_BIN_NAME))
+    found["sharded_dir"] = os.path.join(root, "sharded_dir")
+    config.save_pretrained(found["sharded_dir"])
+    keys = sorted(state)
+    shards = {"model-00001-of-00002.safetensors": keys[::2], "model-00002-of-00002.safetensors": keys[1::2]}
+    for shard, shard_keys in shards.items():
+        weights.write_safetensors({k: state[k] for k in shard_keys}, os.path.join(found["sharded_dir"], shard))
+    index = {"metadata": {}, "weight_map": {k: s for s, ks in shards.items() for k in ks}}
+    write_json(os.path.join(found["sharded_dir"], weights.SAFETENSORS_INDEX_NAME), index)
+    found["tf_h5_dir"] = os.path.join(root, "tf_h5_dir")
+    convert(found["bin_dir"], found["tf_h5_dir"], ConvertOptions(to="tf", progress=False))
+    found["config"] = config.save_pretrained(os.path.join(root, "config"))
+    return found
+
+
+def references(root: str, sources: dict[str, str], image: np.ndarray) -> None:
+    """Per backend: the probe outputs, the segment masks and scores, and the generated records."""
+    for backend in ("torch", "tf"):
+        loaded = load_model(sources["bin_dir"], backend)
+        probe = run_probe(loaded.model, loaded.model.config)
+        result = segment_image(SamPredictor(loaded.model), image, points=POINTS, labels=LABELS, box=BOX)
+        records = generate_masks(loaded.model, image, progress=False, **AMG)
+        np.savez(os.path.join(root, f"reference_{backend}.npz"), **probe, segment_masks=result.masks,
+                 segment_scores=result.scores)  # fmt: skip
+        write_json(os.path.join(root, f"reference_{backend}_generate.json"), records)
+
+
+def main(root: str) -> None:
+    os.makedirs(root, exist_ok=True)
+    sources = write_sources(root)
+    image = synthetic_image(45, 67, seed=3)
+    Image.fromarray(image).save(os.path.join(root, "scene.png"))
+    references(root, sources, image)
+    write_json(os.path.join(root, "sources.json"), {**sources, "points": POINTS, "labels": LABELS, "box": BOX,
+                                                     "amg": AMG})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
