@@ -13,7 +13,9 @@ import sys
 
 import numpy as np
 
-from dualsam.cli_common import EXAMPLE_IMAGE, EXAMPLE_PROMPTS, write_json, write_png
+from dualsam.cli_common import write_png
+from dualsam.resources import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
+from sam_core.atomic import write_json
 from sam_core.synthetic import make_scene, most_interior_point
 
 SEED = (2026, 25)
