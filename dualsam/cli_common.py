@@ -16,10 +16,11 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from sam_core.atomic import atomic_path
 
+from .images import ImageReadError, read_image
 from .resources import EXAMPLE_IMAGE, EXAMPLE_PROMPTS
 
 EXIT_OK = 0
@@ -52,8 +53,9 @@ def one_line_errors(parser: argparse.ArgumentParser, command: str) -> argparse.A
 def add_image_argument(parser: argparse.ArgumentParser) -> None:
     """The optional IMAGE positional of segment and generate."""
     parser.add_argument(
-        "image", metavar="IMAGE", nargs="?", default=None,
-        help="the image file, any format Pillow reads (default: the example image shipped with the package)",
+        "image", metavar="IMAGE", nargs="*", default=[],
+        help="image files (any format Pillow reads), directories (searched recursively) or glob patterns; one file "
+        "gives the single-image outputs, anything more a dataset in --out (default: the shipped example image)",
     )  # fmt: skip
 
 
@@ -66,7 +68,7 @@ def example_point() -> tuple[float, float, int]:
 
 def image_path(args: argparse.Namespace) -> str:
     """IMAGE, or the shipped example image when it was omitted."""
-    return args.image if args.image is not None else str(EXAMPLE_IMAGE)
+    return args.image[0] if args.image else str(EXAMPLE_IMAGE)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,24 +106,15 @@ def version() -> str:
 
 
 def load_image(path: str) -> np.ndarray:
-    """Reads an image file as (H, W, 3) uint8 RGB, applying its EXIF orientation.
+    """Reads an image file as (H, W, 3) uint8 RGB with its EXIF orientation (``dualsam.images.read_image``).
 
     Raises:
-        CliError: missing, unreadable or not an image.
+        CliError: missing, unreadable, too large or not an image.
     """
-    if not os.path.exists(path):
-        raise CliError(f"image {path} does not exist")
-    if os.path.isdir(path):
-        raise CliError(f"image {path} is a directory, not an image file")
     try:
-        with Image.open(path) as image:
-            image = ImageOps.exif_transpose(image)
-            rgb = np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise CliError(f"cannot read image {path}: {error}") from error
-    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise CliError(f"image {path} is empty")
-    return rgb
+        return read_image(path)
+    except ImageReadError as error:
+        raise CliError(str(error)) from error
 
 
 def output_dir(out: str | None, image_path: str, suffix: str) -> str:

@@ -32,11 +32,13 @@ from .cli_common import (
     output_path,
     write_png,
 )  # fmt: skip
+from .cli_dataset import add_dataset_arguments, is_dataset_run, run_dataset_command
 from .generate import AMG_DEFAULTS, generate_masks
 
 DESCRIPTION = (
     "Segment everything in an image by prompting SAM with a grid of points (Meta's automatic mask generator). "
-    "Writes masks.json (COCO RLE records) and overlay.png into --out."
+    "Writes masks.json (COCO RLE records) and overlay.png into --out. Several images, directories or globs make a "
+    "dataset run: annotations.json (COCO) and errors.jsonl in --out, resumable; exit 3 when some images failed."
 )
 
 #: (SamAutomaticMaskGenerator argument, help); the flag is the argument with dashes, the type and default come from
@@ -69,6 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         amg.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar, help=f"{text} (default {shown})")
     add_model_arguments(parser)
     add_out_argument(parser, "generate")
+    add_dataset_arguments(parser, "generate")
     progress = parser.add_mutually_exclusive_group()
     progress.add_argument("--progress", dest="progress", action="store_true", default=None, help="always show progress")
     progress.add_argument("--no-progress", dest="progress", action="store_false", help="never show progress")
@@ -94,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     options = generator_options(args)
+    if is_dataset_run(args):
+        return run_dataset_command(args, "generate", options)
     args.image = image_path(args)
     image = load_image(args.image)
     directory = output_dir(args.out, args.image, "generate")

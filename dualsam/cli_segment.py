@@ -35,11 +35,14 @@ from .cli_common import (
     version,
     write_png,
 )  # fmt: skip
+from .cli_dataset import add_dataset_arguments, is_dataset_run, run_dataset_command
 
 DESCRIPTION = (
     "Segment an image from point and/or box prompts (pixel coordinates of the image). Writes mask_K.png, "
     "overlay.png and result.json into --out. Without IMAGE the shipped example image is used, and without a "
-    "prompt too, the example's default point."
+    "prompt too, the example's default point. Several images, directories, globs, --prompts FILE.jsonl or "
+    "--boxes-from COCO.json make a dataset run: annotations.json (COCO, RLE masks) and errors.jsonl in --out, "
+    "resumable; exit 3 when some images failed."
 )
 MASK_NAME = "mask_{}.png"
 _MASK_FILE = re.compile(r"^mask_(\d+)\.png$")
@@ -56,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--multimask", action="store_true", help="return SAM's three masks instead of one")
     add_model_arguments(parser)
     add_out_argument(parser, "segment")
+    add_dataset_arguments(parser, "segment")
     return parser
 
 
@@ -105,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     parsed = [parse_point(p) for p in args.point]
     box = parse_box(args.box) if args.box is not None else None
-    if args.image is None and not parsed and box is None:
+    if is_dataset_run(args):
+        points = [list(p[:2]) for p in parsed] or None
+        labels = [p[2] for p in parsed] if parsed else None
+        prompts = dict(points=points, labels=labels, box=box) if (parsed or box is not None) else {}
+        return run_dataset_command(args, "segment", {**prompts, "multimask": args.multimask})
+    if not args.image and not parsed and box is None:
         parsed = [example_point()]
     args.image = image_path(args)
     if not parsed and box is None:

@@ -23,7 +23,7 @@ AMG_DEFAULTS: dict[str, Any] = {
 
 
 def generate_masks(
-    model: Any, image: np.ndarray, *, progress: bool | None = None, **options: Any
+    model: Any, image: np.ndarray, *, progress: bool | None = None, image_embedding: Any = None, **options: Any
 ) -> list[dict[str, Any]]:
     """Segments everything in ``image``.
 
@@ -31,6 +31,7 @@ def generate_masks(
         model: a SAM model of any backend, or a PredictionBackend.
         image: (H, W, 3) uint8 RGB.
         progress: a progress bar (None: only on a terminal).
+        image_embedding: the image's (1, C, g, g) embedding when it was computed already (batched encoder calls).
         **options: SamAutomaticMaskGenerator arguments (see ``AMG_DEFAULTS``).
 
     Returns:
@@ -44,4 +45,4 @@ def generate_masks(
     if unknown:
         raise TypeError(f"unknown mask-generator option(s): {', '.join(unknown)}")
     generator = SamAutomaticMaskGenerator(model, output_mode="coco_rle", progress=progress, **options)
-    return generator.generate(image)
+    return generator.generate(image, image_embedding=image_embedding)

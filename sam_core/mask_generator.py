@@ -165,11 +165,13 @@ class SamAutomaticMaskGenerator:
         return grids
 
     # ------------------------------------------------------------------------------------------------ public
-    def generate(self, image: Any) -> list[dict[str, Any]]:
+    def generate(self, image: Any, image_embedding: Any = None) -> list[dict[str, Any]]:
         """Segments everything in ``image``.
 
         Args:
             image: (H, W, 3) uint8 RGB array or PIL image.
+            image_embedding: the whole image's (1, C, g, g) embedding when it was computed already (a batched
+                encoder call, ``sam_core.predictor.embed_images``); crops are always encoded here.
 
         Returns:
             One record per mask (Meta's format): ``segmentation`` ((H, W) bool array, or an RLE dict per
@@ -177,7 +179,7 @@ class SamAutomaticMaskGenerator:
             ``stability_score`` and ``crop_box`` (XYWH). Empty when no mask survives.
         """
         image = _as_rgb_array(image, "RGB")
-        masks = self._generate_masks(image)
+        masks = self._generate_masks(image, image_embedding)
         if self.min_mask_region_area > 0 and len(masks):
             nms_thresh = max(self.box_nms_thresh, self.crop_nms_thresh)
             keep, masks.rles, masks.boxes = postprocess_small_regions(
@@ -213,7 +215,7 @@ class SamAutomaticMaskGenerator:
 
         return tqdm(total=total, desc="point batches", unit="batch")
 
-    def _generate_masks(self, image: np.ndarray) -> _MaskSet:
+    def _generate_masks(self, image: np.ndarray, image_embedding: Any = None) -> _MaskSet:
         image_size = (int(image.shape[0]), int(image.shape[1]))
         crop_boxes, layers = crop_boxes_and_layers(image_size, self.crop_n_layers, self.crop_overlap_ratio)
         total = sum(math.ceil(len(self.point_grids[layer]) / self.points_per_batch) for layer in layers)
@@ -221,7 +223,8 @@ class SamAutomaticMaskGenerator:
         masks = _MaskSet()
         try:
             for crop_box, layer in zip(crop_boxes, layers):
-                masks.extend(self._process_crop(image, crop_box, layer, bar))
+                embedding = image_embedding if layer == 0 else None
+                masks.extend(self._process_crop(image, crop_box, layer, bar, embedding))
         finally:
             if bar is not None:
                 bar.close()
@@ -232,11 +235,16 @@ class SamAutomaticMaskGenerator:
             masks.filter(keep)
         return masks
 
-    def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int, bar) -> _MaskSet:
+    def _process_crop(
+        self, image: np.ndarray, crop_box: list[int], layer: int, bar, embedding: Any = None
+    ) -> _MaskSet:
         x0, y0, x1, y1 = crop_box
         cropped = image[y0:y1, x0:x1]
         crop_size = cropped.shape[:2]
-        self.predictor.set_image(cropped)
+        if embedding is not None:
+            self.predictor.set_image_embedding(embedding, crop_size)
+        else:
+            self.predictor.set_image(cropped)
         points = self.point_grids[layer] * np.array(crop_size[::-1], dtype=np.float64)[None, :]
         masks = _MaskSet()
         for start in range(0, len(points), self.points_per_batch):

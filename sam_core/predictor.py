@@ -18,6 +18,7 @@ from PIL import Image
 from .amg.transforms import normalize_and_pad, resize_longest_side, scale_boxes, scale_coords
 from .amg.upscale import MaskUpscaler, cached_upscaler
 from .backend import as_backend
+from .image_transforms import preprocess_shape
 from .tensors import to_numpy
 
 #: SAM binarizes mask logits at 0.
@@ -89,6 +90,20 @@ class SamPredictor:
         self.features = self.backend.embed(normalize_and_pad(resized, self.backend.image_size))
         self.original_size = (int(rgb.shape[0]), int(rgb.shape[1]))
         self.input_size = (int(resized.shape[0]), int(resized.shape[1]))
+        self.is_image_set = True
+
+    def set_image_embedding(self, embedding: Any, original_size: tuple[int, int]) -> None:
+        """Uses an image embedding computed elsewhere (e.g. by :func:`embed_images`, several images per encoder
+        call) for the following predictions, as if ``set_image`` had encoded an image of ``original_size``.
+
+        Args:
+            embedding: (1, C, g, g) embedding, in the backend's native kind or numpy.
+            original_size: (H, W) of the image it was computed from.
+        """
+        self.reset_image()
+        self.features = embedding
+        self.original_size = (int(original_size[0]), int(original_size[1]))
+        self.input_size = preprocess_shape(self.original_size, self.backend.image_size)
         self.is_image_set = True
 
     def get_image_embedding(self) -> np.ndarray:
@@ -285,3 +300,21 @@ class SamPredictor:
         if not np.isfinite(masks).all():
             raise ValueError("mask_input contains NaN or infinite values")
         return masks
+
+
+def encoder_input(image: Any, image_size: int) -> np.ndarray:
+    """(H, W, 3) uint8 RGB image -> (1, 3, S, S) float32 encoder input (resized, normalized, padded), the work a
+    data-loading thread can do ahead of the model."""
+    return normalize_and_pad(resize_longest_side(_as_rgb_array(image, "RGB"), image_size), image_size)
+
+
+def embed_images(model: Any, pixels: list[np.ndarray]) -> list[Any]:
+    """Encodes several images in one encoder call; returns one (1, C, g, g) native embedding per image, for
+    :meth:`SamPredictor.set_image_embedding`.
+
+    Args:
+        model: a SAM model of any backend, or a PredictionBackend.
+        pixels: (1, 3, S, S) encoder inputs from :func:`encoder_input`.
+    """
+    embeddings = as_backend(model).embed(np.concatenate(pixels, axis=0))
+    return [embeddings[index : index + 1] for index in range(len(pixels))]

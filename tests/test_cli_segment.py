@@ -186,8 +186,9 @@ def test_backend_not_installed(tiny, image_file, tmp_path, capsys, monkeypatch):
 
 def test_bad_images(tiny, tmp_path, capsys):
     (tmp_path / "notes.png").write_text("not an image")
+    (tmp_path / "no_images").mkdir()  # a directory is a dataset input (tests/test_batch.py); this one is empty
     for path, match in [(tmp_path / "none.png", "does not exist"), (tmp_path / "notes.png", "cannot read image"),
-                        (tmp_path, "is a directory")]:  # fmt: skip
+                        (tmp_path / "no_images", "holds no images")]:  # fmt: skip
         code, _, err = run_cli(capsys, "segment", path, "--point", "1,1", "--model", tiny[0], "--out", tmp_path / "o")
         assert_bad_input(code, err, "segment", match=match)
 

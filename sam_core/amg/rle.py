@@ -61,6 +61,13 @@ def coco_encode_rle(rle: Rle) -> Rle:
     return encoded
 
 
+def mask_to_coco_rle(mask: np.ndarray) -> Rle:
+    """(H, W) boolean mask -> COCO-compressed RLE with a ``str`` counts field (pycocotools' own encoder)."""
+    mask_utils = _pycocotools_mask()
+    encoded = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("utf-8")}
+
+
 def coco_rle_to_mask(rle: Rle) -> np.ndarray:
     """Decodes a COCO-compressed RLE (``str`` or ``bytes`` counts) to an (H, W) boolean mask."""
     mask_utils = _pycocotools_mask()

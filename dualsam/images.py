@@ -1,0 +1,70 @@
+"""Reading image files for the use cases: EXIF orientation applied, any mode to RGB, and every way a file can be bad
+turned into one ``ImageReadError`` with a reason (what a batch run records in errors.jsonl and goes on).
+
+Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, 89.5 M pixels by default) applies: an image above
+it is refused before it is decoded, so one file cannot take the worker's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+#: Image file extensions a directory walk picks up (lower case).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+
+
+class ImageReadError(ValueError):
+    """An image that cannot be used; the message is one line: the path and the reason."""
+
+
+def max_image_pixels() -> int | None:
+    """Pillow's decompression-bomb limit in pixels (None: no limit)."""
+    return Image.MAX_IMAGE_PIXELS
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Reads an image file as (H, W, 3) uint8 RGB, with its EXIF orientation applied.
+
+    Grayscale, palette and RGBA images become RGB as Pillow converts them (alpha dropped, as Meta's cv2 reading
+    does); 16-bit grayscale is scaled to 8 bits by its maximum.
+
+    Raises:
+        ImageReadError: missing, a directory, empty, not an image, truncated or corrupt, zero-sized, or above Pillow's
+            decompression-bomb limit.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ImageReadError(f"image {path} does not exist")
+    if os.path.isdir(path):
+        raise ImageReadError(f"image {path} is a directory, not an image file")
+    if os.path.getsize(path) == 0:
+        raise ImageReadError(f"image {path} is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image = ImageOps.exif_transpose(image)
+                rgb = np.asarray(_to_rgb(image))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageReadError(f"image {path} is too large: {error}") from error
+    except (OSError, ValueError, SyntaxError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ImageReadError(f"cannot read image {path}: {reason}") from error
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ImageReadError(f"image {path} is empty ({rgb.shape[1]}x{rgb.shape[0]})")
+    return rgb
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # Pillow warns when a transparent palette goes to RGB directly
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max() if array.size else 0
+        scaled = (array / top * 255 if top > 255 else array).astype(np.uint8)
+        return Image.fromarray(scaled).convert("RGB")
+    return image.convert("RGB")
