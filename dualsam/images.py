@@ -11,7 +11,9 @@ import os
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
+
+from sam_core.image_files import read_rgb
 
 #: Image file extensions a directory walk picks up (lower case).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
@@ -46,9 +48,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image = ImageOps.exif_transpose(image)
-                rgb = np.asarray(_to_rgb(image))
+            rgb = read_rgb(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageReadError(f"image {path} is too large: {error}") from error
     except (OSError, ValueError, SyntaxError) as error:
@@ -58,13 +58,3 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"image {path} is empty ({rgb.shape[1]}x{rgb.shape[0]})")
     return rgb
 
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")  # Pillow warns when a transparent palette goes to RGB directly
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        top = array.max() if array.size else 0
-        scaled = (array / top * 255 if top > 255 else array).astype(np.uint8)
-        return Image.fromarray(scaled).convert("RGB")
-    return image.convert("RGB")
