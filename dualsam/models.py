@@ -21,19 +21,24 @@ from sam_core.config import CONFIG_NAME
 from sam_core.errors import one_line
 from sam_core.frameworks import BACKENDS as _BACKENDS
 from sam_core.frameworks import BackendMissingError, install_hint, installed_backends, require_backend
+from sam_core.onnx_signature import MANIFEST_NAME as EXPORT_MANIFEST
 from sam_core.weights import SAFETENSORS_NAME, CheckpointError
 
 from .resources import DEFAULT_MODEL_DIR
 
 BACKENDS = tuple(_BACKENDS)
+#: Runtime backends: they run an export directory (``dualsam export``), not a checkpoint (``dualsam.runtimes``).
+RUNTIME_BACKENDS = ("onnx",)
+EXPORT_HELP = "pass --model EXPORT_DIR, a directory written by dualsam export MODEL --format onnx --out EXPORT_DIR"
 DEFAULT_MODEL_FILES = (CONFIG_NAME, SAFETENSORS_NAME)
 MODEL_HELP = "pass --model DIR (a transformers-layout directory), a Hugging Face Hub id, or a Meta .pth file"
 #: Non-trainable tensors of the canonical state (the Fourier matrix is a buffer, shared by two keys).
 BUFFER_SUFFIXES = ("positional_embedding",)
 
 __all__ = [
-    "BACKENDS", "CheckpointContents", "LoadedModel", "ModelError", "build_model", "default_model_dir",
-    "installed_backends", "load_model", "locate_model", "read_checkpoint", "resolve_backend",
+    "BACKENDS", "RUNTIME_BACKENDS", "CheckpointContents", "LoadedModel", "ModelError", "build_model",
+    "default_model_dir", "installed_backends", "load_model", "load_runtime", "locate_model", "read_checkpoint",
+    "resolve_backend",
 ]  # fmt: skip
 
 
@@ -46,8 +51,8 @@ class LoadedModel:
     """A model ready for SamPredictor, and how it was found.
 
     Attributes:
-        model: a sam_torch.SamModel (eval mode) or sam_tf.TFSamModel.
-        backend: "torch" or "tf".
+        model: a sam_torch.SamModel (eval mode), a sam_tf.TFSamModel, or a runtime PredictionBackend.
+        backend: "torch", "tf" or "onnx".
         spec: the --model value ("default" for the shipped model).
         source: the local path read.
         format: the source format ("safetensors", "Meta .pth", ...).
@@ -65,7 +70,7 @@ class LoadedModel:
 
 
 def resolve_backend(name: str | None) -> str:
-    """The backend to use: ``name``, or torch if installed, otherwise tf.
+    """The backend to use: ``name`` (a framework or a runtime backend), or torch if installed, otherwise tf.
 
     Raises:
         ModelError: an unknown name, or a backend whose framework is not installed (with the pip line).
@@ -75,8 +80,14 @@ def resolve_backend(name: str | None) -> str:
         if not installed:
             raise ModelError(f"no backend is installed: {install_hint('torch')} or {install_hint('tf')}")
         return installed[0]
+    if name in RUNTIME_BACKENDS:
+        from .runtimes.onnx_backend import INSTALL_HINT, is_available
+
+        if not is_available():
+            raise ModelError(f"backend {name} is not installed: {INSTALL_HINT}")
+        return name
     if name not in BACKENDS:
-        raise ModelError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+        raise ModelError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS + RUNTIME_BACKENDS)}")
     if name not in installed:
         raise ModelError(f"backend {name} is not installed: {install_hint(name)}")
     return name
@@ -154,14 +165,40 @@ def load_model(spec: str | None, backend: str | None, config: str | None = None)
     """Resolves the backend, finds and reads MODEL, and builds the model.
 
     Args:
-        spec: --model (a directory, Hub id, or weight file such as Meta's .pth); None for the default model.
-        backend: "torch", "tf", or None for torch if installed, otherwise tf.
+        spec: --model (a directory, Hub id, or weight file such as Meta's .pth); None for the default model; for
+            backend "onnx", an export directory.
+        backend: "torch", "tf", "onnx", or None for torch if installed, otherwise tf.
         config: --config (a preset name or config.json) overriding the checkpoint's architecture.
 
     Raises:
         ModelError: any bad input, as one line.
     """
     backend = resolve_backend(backend)
+    if backend in RUNTIME_BACKENDS:
+        return load_runtime(spec, backend, config)
     spec, path = locate_model(spec)
+    if os.path.isfile(os.path.join(path, EXPORT_MANIFEST)):
+        raise ModelError(f"{spec} is an ONNX export (dualsam export): run it with --backend onnx")
     contents = read_checkpoint(path, config)
     return LoadedModel(build_model(contents, backend), backend, spec, os.path.abspath(path), contents.format)
+
+
+def load_runtime(spec: str | None, backend: str, config: str | None = None) -> LoadedModel:
+    """A runtime backend ("onnx") on the export directory ``spec``.
+
+    Raises:
+        ModelError: no export directory, --config given (the export holds its config), or a bad export.
+    """
+    from .runtimes.onnx_backend import ExportDirectoryError, OnnxBackend, RuntimeMissingError
+
+    if spec is None:
+        raise ModelError(f"--backend {backend} runs an exported model: {EXPORT_HELP}")
+    if config is not None:
+        raise ModelError(f"--config does not apply to --backend {backend}: the export's {EXPORT_MANIFEST} holds it")
+    if not os.path.isdir(spec):
+        raise ModelError(f"--backend {backend}: {spec} is not a directory; {EXPORT_HELP}")
+    try:
+        runtime = OnnxBackend(spec)
+    except (ExportDirectoryError, RuntimeMissingError) as error:
+        raise ModelError(one_line(error)) from error
+    return LoadedModel(runtime, backend, spec, os.path.abspath(spec), "onnx export")

@@ -74,15 +74,44 @@ class MaskDecoder(SamLayer):
         """Decodes masks.
 
         Args:
+            image_embeddings, image_positional_embeddings, sparse_prompt_embeddings, dense_prompt_embeddings,
+            attention_similarity, target_embedding: see :meth:`predict_masks`.
+            multimask_output: return the K-1 multimask outputs instead of the single-mask token.
+
+        Returns:
+            masks (B, P, K', H, W) logits, iou (B, P, K'), and the blocks' attention outputs.
+        """
+        masks, iou_pred, block_outputs = self.predict_masks(
+            image_embeddings,
+            image_positional_embeddings,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
+            attention_similarity=attention_similarity,
+            target_embedding=target_embedding,
+        )
+        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, :, mask_slice], iou_pred[:, :, mask_slice], block_outputs
+
+    def predict_masks(
+        self,
+        image_embeddings: tf.Tensor,
+        image_positional_embeddings: tf.Tensor,
+        sparse_prompt_embeddings: tf.Tensor | None,
+        dense_prompt_embeddings: tf.Tensor,
+        attention_similarity: tf.Tensor | None = None,
+        target_embedding: tf.Tensor | None = None,
+    ) -> tuple[tf.Tensor, tf.Tensor, tuple[tf.Tensor, ...]]:
+        """Decodes the masks of every mask token (Meta's ``predict_masks``; the ONNX export's four outputs).
+
+        Args:
             image_embeddings: (B, h, w, C).
             image_positional_embeddings: (B, h, w, C).
             sparse_prompt_embeddings: (B, P, N, C) or None.
             dense_prompt_embeddings: (B, h, w, C).
-            multimask_output: return the K-1 multimask outputs instead of the single-mask token.
             attention_similarity, target_embedding: PerSAM inputs, see TwoWayTransformer.
 
         Returns:
-            masks (B, P, K', H, W) logits, iou (B, P, K'), and the blocks' attention outputs.
+            masks (B, P, K, H, W) logits, iou (B, P, K), and the blocks' attention outputs.
         """
         batch = tf.shape(image_embeddings)[0]
         prompts = tf.shape(sparse_prompt_embeddings)[1] if sparse_prompt_embeddings is not None else 1
@@ -114,9 +143,7 @@ class MaskDecoder(SamLayer):
         masks = tf.matmul(hyper_in, upscaled, transpose_b=True)
         masks = tf.reshape(masks, (batch, prompts, -1, up_height, up_width))
         iou_pred = self.iou_prediction_head(iou_token_out)
-
-        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, :, mask_slice], iou_pred[:, :, mask_slice], block_outputs
+        return masks, iou_pred, block_outputs
 
     def _constructor_config(self) -> dict[str, Any]:
         return dict(config=self.config)

@@ -54,15 +54,44 @@ class MaskDecoder(nn.Module):
         """Decodes masks.
 
         Args:
+            image_embeddings, image_positional_embeddings, sparse_prompt_embeddings, dense_prompt_embeddings,
+            attention_similarity, target_embedding: see :meth:`predict_masks`.
+            multimask_output: return the K-1 multimask outputs instead of the single-mask token.
+
+        Returns:
+            masks (B, P, K', H, W) logits, iou (B, P, K'), and the blocks' attention outputs.
+        """
+        masks, iou_pred, block_outputs = self.predict_masks(
+            image_embeddings,
+            image_positional_embeddings,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
+            attention_similarity=attention_similarity,
+            target_embedding=target_embedding,
+        )
+        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, :, mask_slice], iou_pred[:, :, mask_slice], block_outputs
+
+    def predict_masks(
+        self,
+        image_embeddings: torch.Tensor,
+        image_positional_embeddings: torch.Tensor,
+        sparse_prompt_embeddings: torch.Tensor | None,
+        dense_prompt_embeddings: torch.Tensor,
+        attention_similarity: torch.Tensor | None = None,
+        target_embedding: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Decodes the masks of every mask token (Meta's ``predict_masks``; the ONNX export's four outputs).
+
+        Args:
             image_embeddings: (B, C, h, w).
             image_positional_embeddings: (B, C, h, w).
             sparse_prompt_embeddings: (B, P, N, C) or None.
             dense_prompt_embeddings: (B, C, h, w).
-            multimask_output: return the K-1 multimask outputs instead of the single-mask token.
             attention_similarity, target_embedding: PerSAM inputs, see TwoWayTransformer.
 
         Returns:
-            masks (B, P, K', H, W) logits, iou (B, P, K'), and the blocks' attention outputs.
+            masks (B, P, K, H, W) logits, iou (B, P, K), and the blocks' attention outputs.
         """
         batch, channels, height, width = image_embeddings.shape
         prompts = sparse_prompt_embeddings.shape[1] if sparse_prompt_embeddings is not None else 1
@@ -89,6 +118,4 @@ class MaskDecoder(nn.Module):
         upscaled = upscaled.reshape(batch, prompts, up_channels, up_height * up_width)
         masks = (hyper_in @ upscaled).reshape(batch, prompts, -1, up_height, up_width)
         iou_pred = self.iou_prediction_head(iou_token_out)
-
-        mask_slice = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, :, mask_slice], iou_pred[:, :, mask_slice], block_outputs
+        return masks, iou_pred, block_outputs

@@ -21,6 +21,7 @@ from sam_core.backend import as_backend
 from sam_core.checkpoint.read import TRANSFORMERS_TF
 from sam_core.config import SamConfig
 from sam_core.frameworks import is_installed, require_backend
+from sam_core.probe import probe_inputs
 from sam_core.tensors import to_numpy
 
 #: Outputs relative to max(1, max|ref|): float32 accumulation order differs between backends.
@@ -46,32 +47,6 @@ class Comparison:
     def __str__(self) -> str:
         verdict = "ok" if self.ok else "FAIL"
         return f"{self.model:<6} {self.output:<34} max|Δ| {self.max_abs_diff:.3g}  (bound {self.bound:.3g})  {verdict}"
-
-
-def probe_inputs(config: SamConfig) -> tuple[np.ndarray, list[dict]]:
-    """The fixed probe: (1, 3, S, S) pixel values (a smooth pattern, zero padding below) and the prompts.
-
-    Returns:
-        pixel values and a list of prompt dicts (name, points (1,1,N,2), labels (1,1,N), boxes (1,1,4), masks
-        (1,1,L,L)), each in the S-pixel frame.
-    """
-    side = config.vision_config.image_size
-    low_res = 4 * config.vision_config.grid_size
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    channels = [np.sin(6 * xx + c) * np.cos(4 * yy - c) + 0.5 * (xx - yy) for c in range(3)]
-    pixels = np.stack(channels)[None].astype(np.float32)
-    pixels[..., int(0.75 * side):, :] = 0.0
-    u, v = np.mgrid[0:low_res, 0:low_res].astype(np.float32) / low_res
-    mask = (8.0 - 40.0 * ((u - 0.4) ** 2 + (v - 0.5) ** 2))[None, None].astype(np.float32)
-    point = np.array([[[[0.3 * side, 0.45 * side]]]], np.float32)
-    box = np.array([[[0.1 * side, 0.2 * side, 0.7 * side, 0.65 * side]]], np.float32)
-    prompts = [
-        {"name": "point", "points": point, "labels": np.ones((1, 1, 1), np.int64)},
-        {"name": "box", "boxes": box},
-        {"name": "point+box", "points": point, "labels": np.ones((1, 1, 1), np.int64), "boxes": box},
-        {"name": "point+mask", "points": point, "labels": np.ones((1, 1, 1), np.int64), "masks": mask},
-    ]
-    return pixels, prompts
 
 
 def run_probe(model, config: SamConfig) -> dict[str, np.ndarray]:

@@ -1,0 +1,271 @@
+"""ONNX export (``sam_torch.onnx_export``) and the ONNX Runtime backend (``dualsam.runtimes``): ONNX Runtime
+against our torch model in fp32 (encoder; Meta-signature decoder with 1, 2 and 5 points, a box, with and without a
+mask input, on non-square original sizes), the graph checks, the self-check catching a changed weight, SamPredictor
+and the mask generator on the ONNX backend, ``dualsam export`` and ``dualsam segment --backend onnx``, and int8.
+The model is tiny with informative random weights."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from dualsam.cli import main
+from sam_core.image_transforms import preprocess_shape, upscale_masks
+from sam_core.onnx_signature import DECODER_OUTPUTS, MANIFEST_NAME, decoder_feeds, sha256_file
+from sam_core.predictor import SamPredictor
+from tests.helpers.cli_helpers import (  # noqa: F401 (pytest fixtures used as arguments)
+    assert_bad_input,
+    image_file,
+    read_json,
+    run_cli,
+    tiny,
+)  # fmt: skip
+from tests.helpers.sam_weights import informative_state
+from tests.helpers.tolerances import OUTPUT_RTOL, assert_outputs_close
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'dualsam[onnx]'")
+onnxruntime = pytest.importorskip("onnxruntime", reason="ONNX Runtime is needed: pip install 'dualsam[onnx]'")
+
+from dualsam.runtimes.onnx_backend import OnnxBackend  # noqa: E402
+from sam_torch.onnx_export import ExportCheckError, check_export, export_onnx, reference_decode  # noqa: E402
+
+SIDE, LOW_RES = 1024, 256
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory):
+    """(export directory, its manifest) of the tiny model by ``dualsam export`` (its own check passes)."""
+    directory = tmp_path_factory.mktemp("onnx_export")
+    assert main(["export", tiny[0], "--format", "onnx", "--out", str(directory), "--quiet"]) == 0
+    return str(directory), read_json(directory / MANIFEST_NAME)
+
+
+@pytest.fixture(scope="module")
+def sessions(exported):
+    directory = exported[0]
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to torch in between
+    paths = (os.path.join(directory, name) for name in ("encoder.onnx", "decoder.onnx"))
+    return tuple(onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"]) for path in paths)
+
+
+@pytest.fixture(scope="module")
+def embedding(tiny):
+    pixels = np.random.default_rng(5).standard_normal((1, 3, SIDE, SIDE)).astype(np.float32)
+    with torch.no_grad():
+        return pixels, tiny[1].get_image_embeddings(torch.from_numpy(pixels))
+
+
+def test_encoder_matches_torch(sessions, embedding):
+    pixels, reference = embedding
+    (ours,) = sessions[0].run(["image_embeddings"], {"pixel_values": pixels})
+    assert ours.shape == tuple(reference.shape)
+    assert_outputs_close(ours, reference.numpy(), OUTPUT_RTOL, "image_embeddings")
+
+
+RNG = np.random.default_rng(11)
+POINT_CASES = {
+    "1 point": (RNG.uniform(0, SIDE, (1, 2)), np.array([1])),
+    "2 points": (RNG.uniform(0, SIDE, (2, 2)), np.array([1, 0])),
+    "5 points": (RNG.uniform(0, SIDE, (5, 2)), np.array([1, 0, 1, 1, 0])),
+}
+
+
+@pytest.mark.parametrize(
+    "prompt, with_mask, orig_size",
+    [
+        ("1 point", False, (300, 700)),
+        ("1 point", True, (683, 512)),
+        ("2 points", False, (683, 512)),
+        ("5 points", True, (300, 700)),
+        ("box", False, (683, 512)),
+        ("box", True, (300, 700)),
+        ("2 points + box", False, (300, 700)),
+    ],
+)
+def test_decoder_matches_torch(tiny, sessions, embedding, prompt, with_mask, orig_size):
+    """Meta's decoder inputs (labels 2, 3 for the box, a -1 padding point without one) against our model's forward
+    on the same prompt: every mask token's low-res logits and IoU, and the masks upscaled to orig_im_size."""
+    points, labels = POINT_CASES.get(prompt.split(" + ")[0], (None, None))
+    box = np.array([0.1, 0.2, 0.6, 0.5]) * SIDE if "box" in prompt else None
+    mask = np.random.default_rng(2).standard_normal((1, 1, LOW_RES, LOW_RES)).astype(np.float32) * 4
+    case = {"points": points, "labels": labels, "box": box, "mask": mask if with_mask else None}
+    feeds = decoder_feeds(embedding[1].numpy(), **case, orig_size=orig_size, low_res_size=LOW_RES)
+    expected_points = (0 if points is None else len(points)) + (2 if box is not None else 1)
+    assert feeds["point_coords"].shape == (1, expected_points, 2)
+    masks, iou, low_res = sessions[1].run(list(DECODER_OUTPUTS), feeds)
+    ref_logits, ref_iou = reference_decode(tiny[1], embedding[1], case)
+    assert low_res.shape == (1, 4, LOW_RES, LOW_RES) and iou.shape == (1, 4) and masks.shape == (1, 4, *orig_size)
+    assert_outputs_close(low_res, ref_logits, OUTPUT_RTOL, "low_res_masks")
+    assert_outputs_close(iou, ref_iou, OUTPUT_RTOL, "iou_predictions")
+    ref_masks = upscale_masks(ref_logits, orig_size, preprocess_shape(orig_size, SIDE), (SIDE, SIDE))
+    assert_outputs_close(masks, ref_masks, OUTPUT_RTOL, "masks")
+
+
+def test_graphs_pass_the_onnx_checker_at_opset_17_or_later(exported):
+    directory, manifest = exported
+    for name in ("encoder.onnx", "decoder.onnx"):
+        path = os.path.join(directory, name)
+        onnx.checker.check_model(path)
+        opsets = {entry.domain: entry.version for entry in onnx.load(path).opset_import}
+        assert opsets.get("", opsets.get("ai.onnx")) >= 17
+    graph = onnx.load(os.path.join(directory, "decoder.onnx")).graph
+    assert [i.name for i in graph.input] == [
+        "image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size",
+    ]  # fmt: skip
+    assert [o.name for o in graph.output] == ["masks", "iou_predictions", "low_res_masks"]
+    assert manifest["opset"] >= 17 and manifest["check"]["done"] and manifest["check"]["outputs"] == 19
+
+
+def test_the_check_fails_against_a_changed_model(tiny, exported):
+    changed = copy.deepcopy(tiny[1])
+    with torch.no_grad():
+        changed.mask_decoder.iou_prediction_head.proj_out.bias[1] += 0.05
+    with pytest.raises(ExportCheckError, match="differs from the torch model") as caught:
+        check_export(exported[0], changed)
+    failed = {d.output for d in caught.value.deviations if not d.ok}
+    assert failed and all("iou_predictions" in name for name in failed)  # the untouched model passed in `exported`
+
+
+def test_predictor_on_the_onnx_backend_matches_torch(tiny, exported, image_file):
+    image = image_file[1]
+    backend = OnnxBackend(exported[0])
+    assert (backend.image_size, backend.low_res_size) == (SIDE, LOW_RES)
+    ours, reference = SamPredictor(backend), SamPredictor(tiny[1])
+    ours.set_image(image)
+    reference.set_image(image)
+    assert_outputs_close(ours.get_image_embedding(), reference.get_image_embedding(), OUTPUT_RTOL, "embedding")
+    prompts = [
+        {"point_coords": np.array([[20.5, 14.0]]), "point_labels": np.array([1])},
+        {"point_coords": np.array([[20.5, 14.0], [50, 33]]), "point_labels": np.array([1, 0]),
+         "box": np.array([6, 4, 60, 40])},
+    ]  # fmt: skip
+    for prompt in prompts:
+        for multimask in (True, False):
+            got = ours.predict(**prompt, multimask_output=multimask, return_logits=True)
+            want = reference.predict(**prompt, multimask_output=multimask, return_logits=True)
+            for name, a, b in zip(("masks", "scores", "low_res"), got, want):
+                assert_outputs_close(a, b, OUTPUT_RTOL, name)
+            mask_input = got[2][:1]  # (1, L, L)
+            again = ours.predict(**prompt, mask_input=mask_input, multimask_output=False, return_logits=True)
+            expected = reference.predict(**prompt, mask_input=mask_input, multimask_output=False, return_logits=True)
+            for name, a, b in zip(("masks", "scores", "low_res"), again, expected):
+                assert_outputs_close(a, b, OUTPUT_RTOL, f"{name} with mask_input")
+    boxes = np.array([[6, 4, 60, 40], [2, 3, 30, 20]])  # two prompts in one call
+    got = ours.predict_batch(boxes=boxes, return_logits=True)
+    want = reference.predict_batch(boxes=boxes, return_logits=True)
+    for name, a, b in zip(("masks", "scores", "low_res"), got, want):
+        assert a.shape[:2] == (2, 3)
+        assert_outputs_close(a, b, OUTPUT_RTOL, f"batched {name}")
+
+
+def test_mask_generator_on_the_onnx_backend(tiny, exported, image_file):
+    from sam_core import SamAutomaticMaskGenerator
+
+    options = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    ours = SamAutomaticMaskGenerator(OnnxBackend(exported[0]), **options).generate(image_file[1])
+    reference = SamAutomaticMaskGenerator(tiny[1], **options).generate(image_file[1])
+    assert len(ours) == len(reference) > 0
+    for a, b in zip(ours, reference):
+        assert abs(a["predicted_iou"] - b["predicted_iou"]) <= 1e-4
+        assert np.mean(a["segmentation"] == b["segmentation"]) >= 0.999
+
+
+def test_cli_export_writes_the_files_and_the_manifest(tiny, exported, tmp_path, capsys, image_file):
+    out = tmp_path / "export"
+    shutil.copytree(exported[0], out)
+    assert sorted(os.listdir(out)) == ["decoder.onnx", MANIFEST_NAME, "encoder.onnx"]
+    manifest = read_json(out / MANIFEST_NAME)
+    assert manifest["config"] == tiny[1].config.to_dict() and manifest["opset"] >= 17
+    for name, entry in manifest["files"].items():
+        assert entry["sha256"] == sha256_file(out / name) and entry["bytes"] == os.path.getsize(out / name)
+    assert manifest["preprocessing"]["image_size"] == SIDE and len(manifest["preprocessing"]["pixel_mean"]) == 3
+    assert manifest["encoder"]["inputs"] == {"pixel_values": [1, 3, SIDE, SIDE]}
+    assert manifest["decoder"]["inputs"]["point_coords"] == [1, "num_points", 2]
+    assert manifest["decoder"]["outputs"]["low_res_masks"] == [1, 4, LOW_RES, LOW_RES]
+
+    seg_onnx, seg_torch = tmp_path / "seg_onnx", tmp_path / "seg_torch"
+    prompt = ["--point", "20.5,14", "--point", "50,33,0", "--multimask"]
+    onnx_run = ["segment", image_file[0], *prompt, "--backend", "onnx", "--model", out, "--out", seg_onnx]
+    code, _, err = run_cli(capsys, *onnx_run)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "segment", image_file[0], *prompt, "--model", tiny[0], "--out", seg_torch)
+    assert code == 0, err
+    ours, reference = read_json(seg_onnx / "result.json"), read_json(seg_torch / "result.json")
+    assert ours["backend"] == "onnx" and ours["model"]["format"] == "onnx export"
+    np.testing.assert_allclose(ours["scores"], reference["scores"], atol=1e-4)
+
+    with open(out / "decoder.onnx", "ab") as handle:  # a damaged file is refused by its hash
+        handle.write(b"\0")
+    code, _, err = run_cli(capsys, *onnx_run)
+    assert_bad_input(code, err, "segment", "does not match its sha256")
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--format", "tflite"], "unknown export format"),
+        (["--quantize", "int4"], "unknown quantization"),
+        (["--backend", "tf"], "runs from the torch backend"),
+        (["--opset", "13"], "opset must be at least 17"),
+    ],
+)
+def test_cli_export_bad_input(tiny, tmp_path, capsys, argv, match):
+    code, _, err = run_cli(capsys, "export", tiny[0], "--out", tmp_path / "x", *argv)
+    assert_bad_input(code, err, "export", match)
+
+
+def test_backend_onnx_bad_input(tiny, image_file, tmp_path, capsys):
+    segment = ["segment", image_file[0], "--point", "20,14", "--backend", "onnx", "--out", tmp_path / "out"]
+    code, _, err = run_cli(capsys, *segment)
+    assert_bad_input(code, err, "segment", "--model EXPORT_DIR")
+    code, _, err = run_cli(capsys, *segment, "--model", tiny[0])
+    assert_bad_input(code, err, "segment", "not a dualsam ONNX export")
+    code, _, err = run_cli(capsys, "segment", image_file[0], "--point", "20,14", "--model", tiny[0], "--config",
+                           "sam-vit-base", "--backend", "onnx", "--out", tmp_path / "out")  # fmt: skip
+    assert_bad_input(code, err, "segment", "--config does not apply")
+
+
+def test_missing_onnxruntime_is_one_install_line(monkeypatch, exported):
+    import sys
+
+    from dualsam import models
+    from dualsam.runtimes import onnx_backend
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(onnx_backend.RuntimeMissingError, match=r"pip install 'dualsam\[onnx\]'"):
+        OnnxBackend(exported[0])
+    monkeypatch.setattr(onnx_backend, "is_available", lambda: False)
+    with pytest.raises(models.ModelError, match=r"^backend onnx is not installed: pip install 'dualsam\[onnx\]'$"):
+        models.resolve_backend("onnx")
+
+
+def test_int8_export_runs_and_is_smaller(tmp_path):
+    """A config whose weights outweigh its constants (the tiny one's are mostly positional tables)."""
+    from sam_core import SamConfig
+    from sam_torch import SamModel
+
+    config = SamConfig(
+        vision_config=dict(hidden_size=192, num_hidden_layers=2, num_attention_heads=4, mlp_dim=768,
+                           output_channels=128, image_size=256, window_size=8, global_attn_indexes=[1],
+                           num_pos_feats=64),
+        prompt_encoder_config=dict(hidden_size=128, image_size=256, image_embedding_size=16, mask_input_channels=16),
+        mask_decoder_config=dict(hidden_size=128, mlp_dim=512, num_attention_heads=4, iou_head_hidden_dim=128),
+    )  # fmt: skip
+    model = SamModel(config).eval()
+    state = informative_state({k: tuple(v.shape) for k, v in model.state_dict().items()})
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    result = export_onnx(model, tmp_path, quantize="int8")
+    for name in ("encoder", "decoder"):
+        assert os.path.getsize(tmp_path / f"{name}.int8.onnx") < os.path.getsize(tmp_path / f"{name}.onnx")
+        assert result.manifest[name]["int8_file"] == f"{name}.int8.onnx"
+    backend = OnnxBackend(tmp_path, precision="int8")
+    predictor = SamPredictor(backend)
+    predictor.set_image(np.full((40, 60, 3), 128, np.uint8))
+    masks, scores, _ = predictor.predict(np.array([[30.0, 20.0]]), np.array([1]))
+    assert masks.shape == (3, 40, 60) and np.isfinite(scores).all()
