@@ -12,10 +12,8 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Iterator
 
-import numpy as np
-
+from sam_core.amg.rle_columns import ColumnRle
 from sam_core.atomic import write_json
 
 from .cli_common import (
@@ -83,17 +81,14 @@ def generator_options(args: argparse.Namespace) -> dict:
     return {dest: getattr(args, dest) for dest in AMG_HELP}
 
 
-def _decoded_by_area(records: list[dict]) -> Iterator[np.ndarray]:
-    """The records' masks, largest first, decoded one at a time."""
-    from sam_core.amg.rle import coco_rle_to_mask
-
-    for record in sorted(records, key=lambda r: -r["area"]):
-        yield coco_rle_to_mask(record["segmentation"])
+def _masks_by_area(records: list[dict]) -> list[ColumnRle]:
+    """The records' masks, largest first, as run lengths (the overlay decodes them a band of columns at a time)."""
+    return [ColumnRle(record["segmentation"]) for record in sorted(records, key=lambda r: -r["area"])]
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam generate``; returns the exit code (bad input raises CliError)."""
-    from .overlay import blend_masks, mask_colors
+    from .overlay import blend_image, mask_colors
 
     start = time.perf_counter()
     options = generator_options(args)
@@ -113,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     with timings.stage("write"):
         os.makedirs(directory, exist_ok=True)
         write_json(masks_path, records)
-        write_png(blend_masks(image, _decoded_by_area(records), mask_colors(len(records))), overlay_path)
+        write_png(blend_image(image, _masks_by_area(records), mask_colors(len(records))), overlay_path)
     total = round(time.perf_counter() - start, 3)
     stages = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in timings.items())
     noun = "mask" if len(records) == 1 else "masks"

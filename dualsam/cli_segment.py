@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         mask_paths = [output_path(directory, name, args.image) for name in names]
         os.makedirs(directory, exist_ok=True)
         for mask, path in zip(result.masks, mask_paths):
-            write_png(mask.astype(np.uint8) * 255, path)
+            write_png(np.multiply(mask, 255, dtype=np.uint8), path)  # one uint8 copy, not two
         _remove_stale_masks(directory, len(result.masks), args.image)
         write_png(render_overlay(image, list(result.masks), points, labels, box), overlay_path)
     timings["total_s"] = round(time.perf_counter() - start, 3)

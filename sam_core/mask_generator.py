@@ -8,10 +8,12 @@ Per crop and per batch of points, the work is ordered so that memory stays bound
    without upscaling (MaskUpscaler.count_bounds); a mask whose score is surely below the threshold is dropped
    at low res. The decision is exact: only masks that would fail Meta's full-size test are dropped.
 3. Everything else (the exact stability score, binarization, box, crop-edge test) depends on the upscaled
-   pixels, so the remaining masks are upscaled in chunks of at most UPSCALE_CHUNK_BYTES, filtered, and kept
+   pixels, so the remaining masks are upscaled in chunks of at most UPSCALE_CHUNK_BYTES of bool masks (the
+   float32 logits in pieces of MaskUpscaler.chunks, counted and binarized as they come), filtered, and kept
    only as RLE.
 
-Nothing ever holds a full-resolution mask for every grid point: at most one chunk of logits, plus the RLEs.
+Nothing ever holds a full-resolution mask for every grid point, nor full-resolution float logits: at most one
+chunk of bool masks and one piece of logits, plus the RLEs.
 
 Shape legend: H/W image size, h/w crop size, P points per batch, K masks per point (3), L low-res side (256).
 """
@@ -25,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .amg.crops import crop_boxes_and_layers
-from .amg.filtering import crop_nms_scores, filter_crop_logits, iou_keep
+from .amg.filtering import crop_nms_scores, filter_crop_masks, iou_keep, upscale_masks_and_stability
 from .amg.grids import build_all_layer_point_grids
 from .amg.nms import batched_nms
 from .amg.regions import postprocess_small_regions
@@ -34,8 +36,9 @@ from .amg.scoring import box_xyxy_to_xywh
 from .amg.transforms import scale_coords
 from .predictor import MASK_THRESHOLD, SamPredictor, _as_rgb_array
 
-#: The most bytes of full-resolution float32 logits upscaled at once.
-UPSCALE_CHUNK_BYTES = 64 * 2**20
+#: The most bytes of full-resolution bool masks upscaled and filtered at once (their float32 logits are produced in
+#: smaller pieces, see MaskUpscaler.chunks).
+UPSCALE_CHUNK_BYTES = 16 * 2**20
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
 
@@ -286,19 +289,20 @@ class SamAutomaticMaskGenerator:
         if self.stability_score_thresh > 0.0 and len(candidates):
             candidates = candidates[self._may_be_stable(low_res[candidates])]
         crop_h, crop_w = predictor.original_size
-        chunk = max(1, UPSCALE_CHUNK_BYTES // (4 * crop_h * crop_w))
+        chunk = max(1, UPSCALE_CHUNK_BYTES // (crop_h * crop_w))
         masks = _MaskSet()
         for start in range(0, len(candidates), chunk):
             index = candidates[start : start + chunk]
-            kept = filter_crop_logits(
-                predictor.upscaler(low_res[index]),
+            binary, stability = upscale_masks_and_stability(
+                predictor.upscaler, low_res[index], MASK_THRESHOLD, self.stability_score_offset
+            )
+            kept = filter_crop_masks(
+                binary,
+                stability,
                 iou[index],
                 crop_box=crop_box,
                 image_size=image_size,
-                pred_iou_thresh=self.pred_iou_thresh,
                 stability_score_thresh=self.stability_score_thresh,
-                mask_threshold=MASK_THRESHOLD,
-                stability_score_offset=self.stability_score_offset,
             )
             part = _MaskSet()
             part.rles, part.boxes, part.iou_preds = kept.rles, kept.boxes, kept.iou_scores

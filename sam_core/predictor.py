@@ -18,6 +18,7 @@ from PIL import Image
 from .amg.transforms import normalize_and_pad, resize_longest_side, scale_boxes, scale_coords
 from .amg.upscale import MaskUpscaler, cached_upscaler
 from .backend import as_backend
+from .image_files import pil_to_array
 from .image_transforms import preprocess_shape
 from .tensors import to_numpy
 
@@ -34,7 +35,7 @@ def _as_rgb_array(image: Any, image_format: str) -> np.ndarray:
     if image_format not in ("RGB", "BGR"):
         raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+        image = pil_to_array(image if image.mode == "RGB" else image.convert("RGB"))
     elif not isinstance(image, np.ndarray):
         raise TypeError(f"image must be a numpy array or PIL image, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
@@ -204,8 +205,9 @@ class SamPredictor:
         if boxes is not None:
             boxes = scale_boxes(boxes, self.original_size, self.backend.image_size)
         low_res, scores = self.decode(points, labels, boxes, mask_input, multimask_output=multimask_output)
-        masks = self.upscaler(low_res)
-        return (masks if return_logits else masks > MASK_THRESHOLD), scores, low_res
+        if return_logits:
+            return self.upscaler(low_res), scores, low_res
+        return self.upscaler.binarize(low_res, MASK_THRESHOLD), scores, low_res
 
     def decode(
         self,

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from sam_core.amg.rle import coco_rle_to_mask, mask_to_coco_rle
+from sam_core.amg.rle import mask_to_coco_rle
+from sam_core.amg.rle_columns import ColumnRle
 from sam_core.amg.scoring import box_xyxy_to_xywh, masks_to_boxes
 from sam_core.amg.transforms import scale_boxes, scale_coords
 from sam_core.predictor import SamPredictor, embed_images, encoder_input
@@ -25,7 +26,7 @@ from ..cli_common import write_png
 from ..generate import generate_masks
 from ..images import ImageReadError, read_image
 from ..models import load_model
-from ..overlay import blend_masks, mask_colors
+from ..overlay import blend_image, mask_colors
 from .tasks import ImageTask, Prompt
 
 
@@ -128,16 +129,17 @@ class DatasetWorker:
         annotations = []
         for prompt, logits, iou in zip(prompts, low_res, scores):
             for k in range(len(iou)):
-                mask = self.predictor.upscaler(logits[k]) > 0.0
+                mask = self.predictor.upscaler.binarize(logits[k], 0.0)
                 annotations.append(_annotation(mask, float(iou[k]), prompt))
         return annotations
 
 
 def write_overlay(image: np.ndarray, annotations: list[dict[str, Any]], path: str) -> None:
-    """The annotations' masks coloured over the image (largest first), decoded one at a time, written atomically."""
+    """The annotations' masks coloured over the image (largest first), decoded a band of columns at a time, written
+    atomically."""
     ordered = sorted(annotations, key=lambda a: -a["area"])
-    masks = (coco_rle_to_mask(a["segmentation"]) for a in ordered)
-    write_png(blend_masks(image, masks, mask_colors(len(ordered))), path)
+    masks = [ColumnRle(a["segmentation"]) for a in ordered]
+    write_png(blend_image(image, masks, mask_colors(len(ordered))), path)
 
 
 def _groups(prompts: tuple[Prompt, ...]) -> list[list[Prompt]]:

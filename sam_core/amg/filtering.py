@@ -16,7 +16,8 @@ import numpy as np
 
 from .nms import batched_nms
 from .rle import Rle, masks_to_rle, rle_to_mask
-from .scoring import box_area, is_box_near_crop_edge, masks_to_boxes, stability_score
+from .scoring import box_area, is_box_near_crop_edge, masks_to_boxes, stability_from_counts, stability_score
+from .upscale import MaskUpscaler
 
 
 def iou_keep(iou_scores: np.ndarray, pred_iou_thresh: float) -> np.ndarray:
@@ -99,12 +100,79 @@ def filter_crop_logits(
     selected = logits if len(indices) == len(logits) else logits[indices]  # no copy when all pass
     stability = stability_score(selected, mask_threshold, stability_score_offset)
     passed = stability_keep(stability, stability_score_thresh)
-    indices, stability = indices[passed], stability[passed]
     masks = (selected if passed.all() else selected[passed]) > mask_threshold
+    return _keep_inside_crop(indices[passed], masks, stability[passed], iou_scores, crop_box, image_size)
+
+
+def upscale_masks_and_stability(
+    upscaler: MaskUpscaler, logits: np.ndarray, mask_threshold: float = 0.0, stability_score_offset: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Binary masks and stability scores of low-res logits, upscaled a bounded piece at a time.
+
+    The same values as binarizing and scoring ``upscaler(logits)``, without ever holding the full-size float32
+    logits: the stability score only needs two pixel counts per mask, summed over the pieces.
+
+    Args:
+        upscaler: maps the low-res logits to the crop's size (h, w).
+        logits: (M, L, L) low-res mask logits.
+        mask_threshold: the logit threshold of a mask pixel.
+        stability_score_offset: the threshold offset of the stability score.
+
+    Returns:
+        masks: (M, h, w) bool; stability: (M,) float32.
+    """
+    masks = np.empty((len(logits), *upscaler.original_size), dtype=bool)
+    inner, outer = np.zeros(len(logits), dtype=np.int64), np.zeros(len(logits), dtype=np.int64)
+    for which, rows, values in upscaler.chunks(logits):
+        inner[which] += np.count_nonzero(values > (mask_threshold + stability_score_offset), axis=(-2, -1))
+        outer[which] += np.count_nonzero(values > (mask_threshold - stability_score_offset), axis=(-2, -1))
+        np.greater(values, mask_threshold, out=masks[which, rows])
+    return masks, stability_from_counts(inner, outer)
+
+
+def filter_crop_masks(
+    masks: np.ndarray,
+    stability: np.ndarray,
+    iou_scores: np.ndarray,
+    *,
+    crop_box: Sequence[int],
+    image_size: tuple[int, int],
+    stability_score_thresh: float,
+) -> FilteredMasks:
+    """:func:`filter_crop_logits` after its predicted-IoU filter, for masks already binarized and scored (by
+    :func:`upscale_masks_and_stability`).
+
+    Args:
+        masks: (M, h, w) bool masks at the crop's size.
+        stability: (M,) float32 stability scores.
+        iou_scores: (M,) predicted IoUs.
+        crop_box: XYXY crop box in the image frame.
+        image_size: (H, W) of the image.
+        stability_score_thresh: see :func:`stability_keep`.
+
+    Returns:
+        The surviving masks, RLE-encoded in the image frame.
+    """
+    passed = stability_keep(stability, stability_score_thresh)
+    masks = masks if passed.all() else masks[passed]
+    iou_scores = np.asarray(iou_scores, dtype=np.float32).reshape(-1)
+    return _keep_inside_crop(np.flatnonzero(passed), masks, stability[passed], iou_scores, crop_box, image_size)
+
+
+def _keep_inside_crop(
+    indices: np.ndarray,
+    masks: np.ndarray,
+    stability: np.ndarray,
+    iou_scores: np.ndarray,
+    crop_box: Sequence[int],
+    image_size: tuple[int, int],
+) -> FilteredMasks:
+    """Drops (K, h, w) masks whose box touches an inner crop edge; encodes the rest in the image frame."""
     boxes = masks_to_boxes(masks)
     height, width = image_size
     inside = ~is_box_near_crop_edge(boxes, crop_box, [0, 0, width, height])
-    indices, stability, masks, boxes = indices[inside], stability[inside], masks[inside], boxes[inside]
+    if not inside.all():
+        indices, stability, masks, boxes = indices[inside], stability[inside], masks[inside], boxes[inside]
     x0, y0 = int(crop_box[0]), int(crop_box[1])
     return FilteredMasks(
         indices=indices,

@@ -29,6 +29,12 @@ def stability_score(logits: np.ndarray, mask_threshold: float, offset: float) ->
     """
     inner = np.count_nonzero(logits > (mask_threshold + offset), axis=(-2, -1))
     outer = np.count_nonzero(logits > (mask_threshold - offset), axis=(-2, -1))
+    return stability_from_counts(inner, outer)
+
+
+def stability_from_counts(inner: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """The stability score from the (...) pixel counts above ``threshold + offset`` and ``threshold - offset``:
+    their float32 ratio (NaN for 0/0)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.asarray(inner, dtype=np.float32) / np.asarray(outer, dtype=np.float32)
 

@@ -6,7 +6,8 @@ linear and separable, so the whole chain is one (H, 256) matrix applied to the r
 applied to the columns. Each output row draws on at most a few neighbouring low-res rows, so the row map is
 stored as a start index plus a short run of weights ("taps") and applied with gathers; the column map, which
 produces the full-size output, is a dense matmul (BLAS is faster there than gathers, and the extra terms
-are exact zeros).
+are exact zeros). ``binarize`` and ``chunks`` produce the full-size output in pieces of bounded size, so that only
+bool masks are ever held at full size.
 
 Shape legend: L low-res side (256), S padded input side (1024), h/w resized size, H/W output size,
 T taps per output pixel, M masks.
@@ -15,6 +16,7 @@ T taps per output pixel, M masks.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -40,6 +42,13 @@ def _to_taps(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 #: Relative float32 slack of the upscaled values, used to keep count_bounds safe.
 ROUNDING_MARGIN = 1e-5
+#: The most bytes of full-size float32 logits that MaskUpscaler.chunks produces at once. A mask that fits (up to
+#: 2048 x 2048 pixels) is one matmul as in ``__call__``; a larger one is cut into row bands, and BLAS then rounds
+#: some products differently (its result depends on the matrix shapes and thread split), so a pixel whose logit
+#: is within float32 rounding of the threshold may flip, as it may between machines.
+CHUNK_BYTES = 16 * 2**20
+#: The fewest rows of a chunk (a one-row product would run as a BLAS matrix-vector product).
+MIN_CHUNK_ROWS = 16
 
 
 class MaskUpscaler:
@@ -75,16 +84,58 @@ class MaskUpscaler:
         self._rows_per_start = rows_per_start[: low_res_size - self._row_window + 1]
         self._cols_per_start = cols_per_start[: low_res_size - self._col_window + 1]
 
-    def __call__(self, logits: np.ndarray) -> np.ndarray:
-        """Upscales (..., L, L) logits to (..., H, W) float32."""
+    def _check(self, logits: np.ndarray) -> np.ndarray:
         logits = np.asarray(logits, dtype=np.float32)
         if logits.shape[-2:] != (self.low_res_size, self.low_res_size):
             raise ValueError(
                 f"expected low-res logits of shape (..., {self.low_res_size}, {self.low_res_size}), "
                 f"got {logits.shape}"
             )
+        return logits
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        """Upscales (..., L, L) logits to (..., H, W) float32."""
+        logits = self._check(logits)
         rows = _apply_taps(logits, self._row_start, self._row_weights, axis=-2)  # (..., H, L)
         return np.matmul(rows, self._col_matrix_t)
+
+    def chunks(self, logits: np.ndarray) -> Iterator[tuple[slice, slice, np.ndarray]]:
+        """Upscales (M, L, L) logits piece by piece, each piece at most about CHUNK_BYTES of float32.
+
+        A piece is a group of whole masks when one mask fits (then its values are bit-identical to ``self(logits)``:
+        the same taps and the same matmul per mask), else a band of rows of one mask (equal bands of at least
+        MIN_CHUNK_ROWS / 2 rows, so that the product stays a matrix-matrix one; see CHUNK_BYTES on rounding).
+
+        Yields:
+            (masks, rows, values): slices into (M, H) and the (m, r, W) float32 upscaled logits there.
+        """
+        logits = self._check(logits)
+        if logits.ndim != 3:
+            raise ValueError(f"expected (M, L, L) low-res logits, got shape {logits.shape}")
+        count, (height, width) = len(logits), self.original_size
+        rows = min(height, max(MIN_CHUNK_ROWS, CHUNK_BYTES // (4 * width)))
+        bands = -(-height // rows)
+        rows = -(-height // bands)  # equal bands: no thin last band
+        if bands == 1:
+            per_group = max(1, CHUNK_BYTES // (4 * height * width))
+            for first in range(0, count, per_group):
+                masks = slice(first, min(first + per_group, count))
+                yield masks, slice(0, height), self(logits[masks])
+            return
+        for index in range(count):
+            for top in range(0, height, rows):
+                band = slice(top, min(top + rows, height))
+                taps = _apply_taps(logits[index : index + 1], self._row_start[band], self._row_weights[band], axis=-2)
+                yield slice(index, index + 1), band, np.matmul(taps, self._col_matrix_t)
+
+    def binarize(self, logits: np.ndarray, threshold: float) -> np.ndarray:
+        """``self(logits) > threshold`` as (..., H, W) bool, without ever holding the full float32 logits."""
+        logits = self._check(logits)
+        flat = logits.reshape(-1, *logits.shape[-2:])
+        out = np.empty((len(flat), *self.original_size), dtype=bool)
+        for masks, rows, values in self.chunks(flat):
+            np.greater(values, threshold, out=out[masks, rows])
+        return out.reshape(*logits.shape[:-2], *self.original_size)
 
     def count_bounds(self, logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Bounds on the number of upscaled pixels above ``threshold``, without upscaling.
