@@ -91,6 +91,18 @@ def report(name: str, rates: dict[str, float]) -> list[str]:
     return lines
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), else the platform string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.platform()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
@@ -98,8 +110,7 @@ def main() -> None:
     parser.add_argument("--skip-vitb", action="store_true")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}, "
-          f"python {platform.python_version()}")  # fmt: skip
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, python {platform.python_version()}")
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         images = os.path.join(scratch, "images")
