@@ -15,12 +15,16 @@ endif
 
 # Single-framework environments: each holds one backend only, and runs tests/single_framework on inputs and
 # references that the full environment wrote (convert every source format, segment, generate, the install hint).
+# The ONNX-only environment holds dualsam[onnx] and no framework, and runs the full environment's ONNX export
+# (segment, generate, a dataset, SamPredictor and the mask generator on ONNX Runtime, the README's snippet).
 TORCH_VENV ?= .venv-torch
 TF_VENV ?= .venv-tf
+ONNX_VENV ?= .venv-onnx
 SINGLE_FIXTURES ?= .single-fixtures
 SINGLE_TESTS := -m single_framework tests/single_framework
+ONNX_TESTS := -m onnx_only tests/single_framework/test_onnx_only.py
 
-.PHONY: demo test test-slow bench install oracles lint test-torch-only test-tf-only test-single
+.PHONY: demo test test-slow bench install oracles lint test-torch-only test-tf-only test-onnx-only test-single
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -63,6 +67,12 @@ $(TF_VENV)/.dualsam-installed: pyproject.toml constraints.txt
 	$(TF_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[tf]" pytest
 	touch $@
 
+$(ONNX_VENV)/.dualsam-installed: pyproject.toml constraints.txt
+	test -x $(ONNX_VENV)/bin/python || python3 -m venv $(ONNX_VENV)
+	$(ONNX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ONNX_VENV)/bin/python -m pip install -q -c constraints.txt -e ".[onnx]" pytest
+	touch $@
+
 $(SINGLE_FIXTURES)/sources.json: $(STAMP) tests/single_framework/make_fixtures.py
 	$(PY) -m tests.single_framework.make_fixtures $(SINGLE_FIXTURES)
 
@@ -72,7 +82,10 @@ test-torch-only: $(TORCH_VENV)/.dualsam-installed $(SINGLE_FIXTURES)/sources.jso
 test-tf-only: $(TF_VENV)/.dualsam-installed $(SINGLE_FIXTURES)/sources.json
 	DUALSAM_SINGLE_FIXTURES=$(abspath $(SINGLE_FIXTURES)) $(TF_VENV)/bin/python -m pytest -q $(SINGLE_TESTS)
 
-test-single: test-torch-only test-tf-only
+test-onnx-only: $(ONNX_VENV)/.dualsam-installed $(SINGLE_FIXTURES)/sources.json
+	DUALSAM_SINGLE_FIXTURES=$(abspath $(SINGLE_FIXTURES)) $(ONNX_VENV)/bin/python -m pytest -q $(ONNX_TESTS)
+
+test-single: test-torch-only test-tf-only test-onnx-only
 
 # ruff (pinned in the test extra): lint rules and import order, as configured in pyproject.toml.
 lint: $(STAMP)

@@ -1,10 +1,11 @@
 """``dualsam export MODEL --format onnx --out DIR``: export a model for a runtime backend.
 
-Writes encoder.onnx, decoder.onnx (Meta's ONNX decoder signature), with ``--quantize int8`` also
-encoder.int8.onnx and decoder.int8.onnx, and dualsam_export.json (config, preprocessing, input/output names and
-shapes, opset, sha256 of every file). Every export is checked against the model with ONNX Runtime first. Run the
-export with ``dualsam segment|generate --backend onnx --model DIR``. Exit codes: 0 ok, 1 the check failed, 2 bad
-input. Importing this module imports no framework.
+Writes encoder.onnx, decoder.onnx (Meta's ONNX decoder signature), decoder_lowres.onnx (P prompts a run, low-res
+logits; what ``--backend onnx`` decodes with), with ``--quantize int8`` also their ``*.int8.onnx`` twins, and
+dualsam_export.json (config, preprocessing, input/output names and shapes, opset, sha256 of every file). Every
+export is checked against the model with ONNX Runtime first. Run the export with ``dualsam segment|generate
+--backend onnx --model DIR``. Exit codes: 0 ok, 1 the check failed, 2 bad input. Importing this module imports no
+framework.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .cli_common import EXIT_OK, CliError, add_config_argument
 
 DESCRIPTION = (
     "Export a SAM model for a runtime backend: ONNX (encoder.onnx, decoder.onnx with Meta's decoder signature, "
-    "dualsam_export.json), checked against the model with ONNX Runtime. Run it with --backend onnx --model DIR."
+    "decoder_lowres.onnx for batches of prompts, dualsam_export.json), checked against the model with ONNX Runtime. "
+    "Run it with --backend onnx --model DIR."
 )
 EXIT_CHECK_FAILED = 1
 

@@ -1,8 +1,9 @@
 """The export use case: load MODEL with the framework an exporter needs and write an export directory that a
 runtime backend (``dualsam.runtimes``) runs. The CLI (``dualsam export``) only parses and prints.
 
-Formats: "onnx" (``sam_torch.onnx_export``: encoder.onnx, decoder.onnx with Meta's decoder signature, optional
-int8 twins, dualsam_export.json), exported from the torch backend and checked against it with ONNX Runtime.
+Formats: "onnx" (``sam_torch.onnx_export``: encoder.onnx, decoder.onnx with Meta's decoder signature,
+decoder_lowres.onnx for batches of prompts, optional int8 twins, dualsam_export.json), exported from the torch
+backend and checked against it with ONNX Runtime.
 """
 
 from __future__ import annotations

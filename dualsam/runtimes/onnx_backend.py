@@ -2,11 +2,11 @@
 (``sam_torch.onnx_export``) with no framework installed; ``SamPredictor(OnnxBackend(DIR))`` and
 ``SamAutomaticMaskGenerator(OnnxBackend(DIR))`` work as on a model.
 
-The encoder graph takes one image, so ``embed`` runs it once per image. The decoder graph has Meta's signature
-(one prompt, every prompt as points), so ``decode`` runs it once per (image, prompt) with the prompt in Meta's point
-format (``sam_core.onnx_signature.decoder_feeds``) and keeps ``low_res_masks`` and ``iou_predictions``; the
-predictor upscales the low-res logits itself. onnxruntime is imported when a backend is made
-(``pip install 'dualsam[onnx]'``).
+The encoder graph takes one image, so ``embed`` runs it once per image. ``decode`` runs ``decoder_lowres.onnx``
+once per image with all its prompts in Meta's point format (``sam_core.onnx_signature.lowres_decoder_feeds``): it
+returns every mask token's low-res logits and IoU, and the predictor upscales the logits itself. Meta's
+``decoder.onnx`` (one prompt a run, upscaled masks) is there for tools built on Meta's export and is not loaded.
+onnxruntime is imported when a backend is made (``pip install 'dualsam[onnx]'``).
 
 Shape legend: B images, P prompts per image, N points per prompt, K masks per prompt, C embedding channels, g
 embedding grid, L low-res mask side (4 g), S input side.
@@ -23,10 +23,10 @@ import numpy as np
 from sam_core.config import SamConfig
 from sam_core.model_inputs import check_model_inputs
 from sam_core.onnx_signature import (
-    DECODER_OUTPUTS,
     ENCODER_OUTPUTS,
+    LOWRES_DECODER_OUTPUTS,
     MANIFEST_NAME,
-    decoder_feeds,
+    lowres_decoder_feeds,
     read_manifest,
     sha256_file,
 )  # fmt: skip
@@ -34,9 +34,6 @@ from sam_core.validation import check_prompt_values
 
 INSTALL_HINT = "pip install 'dualsam[onnx]'"
 PRECISIONS = ("float32", "int8")
-#: The decoder always upscales its masks to orig_im_size; the backend reads only low_res_masks, so the smallest
-#: original size keeps that unused output cheap.
-_UNUSED_ORIG_SIZE = (1, 1)
 
 
 class RuntimeMissingError(ImportError):
@@ -88,17 +85,20 @@ class OnnxBackend:
         precision: "float32", or "int8" for the quantized files (``--quantize int8``).
         check_hashes: compare every file with its sha256 in the manifest first.
         providers: ONNX Runtime execution providers (default: CPU).
+        prompts_per_run: at most this many prompts in one low-res decoder run (default: all of an image's prompts;
+            the graph expands the image embedding to its prompt batch, so smaller runs bound that memory).
 
     Attributes:
         image_size: S, the model's input side.
         low_res_size: L, the side of the decoder's mask logits and of mask inputs.
+        prompts_per_run: the most prompts in one decoder run (None: no limit).
         config: the exported model's SamConfig.
         manifest: the export's dualsam_export.json.
 
     Raises:
         RuntimeMissingError: onnxruntime is not installed.
-        ExportDirectoryError: not a usable export (missing or changed files, no int8 files for "int8", or a
-            single-mask decoder, which cannot give the multimask outputs).
+        ExportDirectoryError: not a usable export (missing or changed files, no int8 files for "int8", or an export
+            without decoder_lowres.onnx, from before it was added).
     """
 
     def __init__(
@@ -108,25 +108,29 @@ class OnnxBackend:
         precision: str = "float32",
         check_hashes: bool = True,
         providers: list[str] | None = None,
+        prompts_per_run: int | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if prompts_per_run is not None and int(prompts_per_run) < 1:
+            raise ValueError(f"prompts_per_run must be at least 1, got {prompts_per_run}")
         onnxruntime = import_onnxruntime()
         self.directory = os.fspath(directory)
         self.manifest = load_manifest(directory, check_hashes=check_hashes)
         self.config = SamConfig.from_dict(self.manifest["config"])
-        if self.manifest["decoder"].get("return_single_mask"):
+        if "decoder_lowres" not in self.manifest:
             raise ExportDirectoryError(
-                f"{directory} was exported with return_single_mask; the backend needs every mask token (export again "
-                "without it)"
+                f"{directory} has no decoder_lowres.onnx (an export by an older dualsam): export the model again"
             )
         key = "file" if precision == "float32" else "int8_file"
-        files = [self.manifest[part].get(key) for part in ("encoder", "decoder")]
+        files = [self.manifest[part].get(key) for part in ("encoder", "decoder_lowres")]
         if not all(files):
             raise ExportDirectoryError(f"{directory} has no int8 files: export with --quantize int8")
         vision = self.config.vision_config
         self.image_size = int(vision.image_size)
         self.low_res_size = 4 * int(vision.grid_size)
+        self.num_masks = int(self.config.mask_decoder_config.num_multimask_outputs) + 1
+        self.prompts_per_run = None if prompts_per_run is None else int(prompts_per_run)
         self.precision = precision
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
@@ -161,7 +165,8 @@ class OnnxBackend:
         masks: np.ndarray | None = None,
         multimask_output: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the decoder once per image and prompt (see ``sam_core.backend.PredictionBackend.decode``).
+        """Runs the low-res decoder on each image's prompts, all at once or ``prompts_per_run`` at a time (see
+        ``sam_core.backend.PredictionBackend.decode``).
 
         Args:
             embeddings: (B, C, g, g) from :meth:`embed`.
@@ -182,24 +187,23 @@ class OnnxBackend:
             input_boxes=shape(boxes), input_masks=shape(masks),
         )  # fmt: skip
         check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)
-        prompts = next((len(a[0]) for a in (points, boxes) if a is not None), 1)
         tokens = slice(1, None) if multimask_output else slice(0, 1)
-        all_logits, all_scores = [], []
+        prompts = next((np.shape(a)[1] for a in (points, boxes) if a is not None), 1)
+        count, side = self.num_masks - 1 if multimask_output else 1, self.low_res_size
+        logits = np.empty((len(embeddings), prompts, count, side, side), np.float32)
+        scores = np.empty(logits.shape[:3], np.float32)
+        step = self.prompts_per_run or max(prompts, 1)
         for image in range(len(embeddings)):
-            for prompt in range(prompts):
-                feeds = decoder_feeds(
+            for start in range(0, prompts, step):
+                run = slice(start, start + step)
+                feeds = lowres_decoder_feeds(
                     embeddings[image : image + 1],
-                    points=None if points is None else points[image, prompt],
-                    labels=None if labels is None else labels[image, prompt],
-                    box=None if boxes is None else boxes[image, prompt],
-                    mask=None if masks is None else masks[image],
-                    orig_size=_UNUSED_ORIG_SIZE,
+                    points=None if points is None else points[image, run],
+                    labels=None if labels is None else labels[image, run],
+                    boxes=None if boxes is None else boxes[image, run],
+                    masks=None if masks is None else masks[image],
                     low_res_size=self.low_res_size,
                 )  # fmt: skip
-                _, scores, logits = self.decoder.run(list(DECODER_OUTPUTS), feeds)
-                all_logits.append(logits[0, tokens])
-                all_scores.append(scores[0, tokens])
-        batch = len(embeddings)
-        logits = np.stack(all_logits).reshape(batch, prompts, -1, self.low_res_size, self.low_res_size)
-        scores = np.stack(all_scores).reshape(batch, prompts, -1)
-        return logits.astype(np.float32, copy=False), scores.astype(np.float32, copy=False)
+                run_logits, run_scores = self.decoder.run(list(LOWRES_DECODER_OUTPUTS), feeds)
+                logits[image, run], scores[image, run] = run_logits[:, tokens], run_scores[:, tokens]
+        return logits, scores

@@ -5,12 +5,18 @@ a sharded directory, a tf_model.h5 directory), a test image, and each backend's 
 verify probe of the model, and what ``dualsam segment`` and ``dualsam generate`` return. The single-framework
 environment then converts, loads and runs with no access to the other framework, and compares with these.
 
+For the ONNX-only environment (``make test-onnx-only``): the tiny model exported by ``dualsam export`` into
+``onnx_export/``, two images in ``dataset/``, and the torch model's references: SamPredictor's outputs
+(``reference_onnx.npz``), the mask generator's records (``reference_onnx_generate.json``) and a dataset run
+(``reference_dataset/annotations.json``).
+
 Usage: ``python -m tests.single_framework.make_fixtures OUT_DIR``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -18,6 +24,8 @@ import torch
 from PIL import Image
 
 from dualsam import generate_masks, load_model, segment_image
+from dualsam.cli import main as dualsam_main
+from dualsam.export import export_model
 from sam_core import weights
 from sam_core.atomic import write_json
 from sam_core.predictor import SamPredictor
@@ -29,6 +37,16 @@ from weights_convert.verify import run_probe
 #: The prompts and generator options the tests use (image pixels of a 45 x 67 image).
 POINTS, LABELS, BOX = [[20.0, 25.0], [50.0, 10.0]], [1, 0], [5.0, 8.0, 40.0, 40.0]
 AMG = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+#: SamPredictor's prompts on the scene for the ONNX-only environment (image pixels), each with multimask output.
+PREDICTOR_PROMPTS = {
+    "point": {"point_coords": [[20.0, 25.0]], "point_labels": [1]},
+    "points_box": {"point_coords": POINTS, "point_labels": LABELS, "box": BOX},
+    "box": {"box": [30.0, 5.0, 60.0, 30.0]},
+}  # fmt: skip
+#: The ONNX-only environment's generator options: a denser grid and looser NMS keep more of the random model's masks.
+AMG_ONNX = dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=0.9)
+#: The dataset run's one point, inside both images of ``dataset/``.
+DATASET_POINT = [15.0, 12.0]
 
 
 def write_sources(root: str) -> dict[str, str]:
@@ -50,7 +68,7 @@ def write_sources(root: str) -> dict[str, str]:
     index = {"metadata": {}, "weight_map": {k: s for s, ks in shards.items() for k in ks}}
     write_json(os.path.join(found["sharded_dir"], weights.SAFETENSORS_INDEX_NAME), index)
     found["tf_h5_dir"] = os.path.join(root, "tf_h5_dir")
-    convert(found["bin_dir"], found["tf_h5_dir"], ConvertOptions(to="tf", progress=False))
+    convert(found["bin_dir"], found["tf_h5_dir"], ConvertOptions(to="tf", progress=False, force=True))  # rerun: replace
     found["config"] = config.save_pretrained(os.path.join(root, "config"))
     return found
 
@@ -67,14 +85,42 @@ def references(root: str, sources: dict[str, str], image: np.ndarray) -> None:
         write_json(os.path.join(root, f"reference_{backend}_generate.json"), records)
 
 
+def onnx_fixtures(root: str, sources: dict[str, str], image: np.ndarray) -> dict[str, str]:
+    """The ONNX export of the tiny model and the torch model's references for the ONNX-only environment."""
+    export_model(sources["bin_dir"], os.path.join(root, "onnx_export"), format="onnx")
+    predictor = SamPredictor(load_model(sources["bin_dir"], "torch").model)
+    predictor.set_image(image)
+    arrays = {}
+    for name, prompt in PREDICTOR_PROMPTS.items():
+        prompt = {key: np.asarray(value) for key, value in prompt.items()}
+        masks, scores, low_res = predictor.predict(**prompt, multimask_output=True)
+        arrays.update({f"{name}_masks": masks, f"{name}_scores": scores, f"{name}_low_res": low_res})
+    np.savez(os.path.join(root, "reference_onnx.npz"), **arrays)
+    records = generate_masks(predictor.backend, image, progress=False, **AMG_ONNX)
+    write_json(os.path.join(root, "reference_onnx_generate.json"), records)
+    dataset = os.path.join(root, "dataset")
+    os.makedirs(dataset, exist_ok=True)
+    Image.fromarray(image).save(os.path.join(dataset, "a.png"))
+    Image.fromarray(synthetic_image(38, 52, seed=8)).save(os.path.join(dataset, "b.png"))
+    shutil.rmtree(os.path.join(root, "reference_dataset"), ignore_errors=True)  # a fresh run, not a resumed one
+    code = dualsam_main(["segment", dataset, "--point", ",".join(f"{v:g}" for v in DATASET_POINT), "--multimask",
+                         "--model", sources["bin_dir"], "--backend", "torch", "--no-progress",
+                         "--out", os.path.join(root, "reference_dataset")])  # fmt: skip
+    if code != 0:
+        raise RuntimeError(f"the reference dataset run exited {code}")
+    return {"onnx_export": os.path.join(root, "onnx_export"), "dataset": dataset}
+
+
 def main(root: str) -> None:
     os.makedirs(root, exist_ok=True)
     sources = write_sources(root)
     image = synthetic_image(45, 67, seed=3)
     Image.fromarray(image).save(os.path.join(root, "scene.png"))
     references(root, sources, image)
-    write_json(os.path.join(root, "sources.json"), {**sources, "points": POINTS, "labels": LABELS, "box": BOX,
-                                                     "amg": AMG})  # fmt: skip
+    onnx = onnx_fixtures(root, sources, image)
+    write_json(os.path.join(root, "sources.json"), {**sources, **onnx, "points": POINTS, "labels": LABELS, "box": BOX,
+                                                     "amg": AMG, "predictor_prompts": PREDICTOR_PROMPTS,
+                                                     "amg_onnx": AMG_ONNX, "dataset_point": DATASET_POINT})  # fmt: skip
 
 
 if __name__ == "__main__":
