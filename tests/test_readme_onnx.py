@@ -19,6 +19,7 @@ def test_the_readme_onnx_snippet_runs_on_an_export(tiny, tmp_path):
 
     export = tmp_path / "export"
     export_onnx(tiny[1], export, check=False)  # the export's own check is tested in test_onnx_export.py
+    assert {"encoder.onnx", "decoder.onnx", "dualsam_export.json"} <= {p.name for p in export.iterdir()}
     workdir = tmp_path / "work"
     workdir.mkdir()
     check_onnx_snippet(export, workdir, synthetic_image(480, 640, seed=4))
