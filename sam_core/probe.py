@@ -6,6 +6,8 @@ Shape legend: S image size, L low-res mask side (4 * S / patch).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from .config import SamConfig
@@ -35,3 +37,40 @@ def probe_inputs(config: SamConfig) -> tuple[np.ndarray, list[dict]]:
         {"name": "point+mask", "points": point, "labels": np.ones((1, 1, 1), np.int64), "masks": mask},
     ]
     return pixels, prompts
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """One output of a checked model against its reference: max|Δ| and the bound it must stay under.
+
+    Attributes:
+        output: the output's name (e.g. "point/multi/pred_masks").
+        max_abs_diff: max |ours - reference| (inf when the shapes differ).
+        bound: rtol * max(1, max|reference|).
+        model: which checked model ("torch", "tf", "" for a single one).
+    """
+
+    output: str
+    max_abs_diff: float
+    bound: float
+    model: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.max_abs_diff <= self.bound)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FAIL"
+        name = f"{self.model:<6} {self.output:<34}" if self.model else f"{self.output:<50}"
+        return f"{name} max|Δ| {self.max_abs_diff:.3g}  (bound {self.bound:.3g})  {verdict}"
+
+
+def deviation(name: str, ours: np.ndarray, reference: np.ndarray, rtol: float, model: str = "") -> Deviation:
+    """max|ours - reference| against rtol * max(1, max|reference|) (float64 arithmetic)."""
+    ref = np.asarray(reference, np.float64)
+    mine = np.asarray(ours, np.float64)
+    diff = float(np.max(np.abs(mine - ref))) if mine.shape == ref.shape else float("inf")
+    return Deviation(name, diff, rtol * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0), model)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from sam_core.onnx_signature import (
     decoder_feeds,
     lowres_decoder_feeds,
 )  # fmt: skip
-from sam_core.probe import probe_inputs
+from sam_core.probe import Deviation, deviation, probe_inputs
 
 from .onnx_graphs import SINGLE_MASK_REWEIGHT
 
@@ -44,23 +43,6 @@ class ExportCheckError(RuntimeError):
     def __init__(self, message: str, deviations: list[Deviation]) -> None:
         super().__init__(message)
         self.deviations = deviations
-
-
-@dataclass(frozen=True)
-class Deviation:
-    """One output of one probe case: ONNX Runtime against the torch model."""
-
-    output: str
-    max_abs_diff: float
-    bound: float
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.max_abs_diff <= self.bound)
-
-    def __str__(self) -> str:
-        verdict = "ok" if self.ok else "FAIL"
-        return f"{self.output:<50} max|Δ| {self.max_abs_diff:.3g}  (bound {self.bound:.3g})  {verdict}"
 
 
 def import_onnxruntime() -> Any:
@@ -164,10 +146,7 @@ def select_single_mask(logits: np.ndarray, iou: np.ndarray, num_points: int) -> 
 
 
 def _deviation(name: str, ours: np.ndarray, reference: np.ndarray) -> Deviation:
-    ref = np.asarray(reference, np.float64)
-    ours = np.asarray(ours, np.float64)
-    diff = float(np.max(np.abs(ours - ref))) if ours.shape == ref.shape else float("inf")
-    return Deviation(name, diff, EXPORT_RTOL * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0))
+    return deviation(name, ours, reference, EXPORT_RTOL)
 
 
 def check_export(

@@ -13,7 +13,6 @@ Shape legend: S image size, L low-res mask side (4 * S / patch).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -21,32 +20,15 @@ from sam_core.backend import as_backend
 from sam_core.checkpoint.read import TRANSFORMERS_TF
 from sam_core.config import SamConfig
 from sam_core.frameworks import is_installed, require_backend
-from sam_core.probe import probe_inputs
+from sam_core.probe import Deviation, deviation, probe_inputs
 from sam_core.tensors import to_numpy
 
 #: Outputs relative to max(1, max|ref|): float32 accumulation order differs between backends.
 VERIFY_RTOL = 1e-4
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """One output of one destination model against the source-side model."""
-
-    model: str
-    output: str
-    max_abs_diff: float
-    bound: float
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.max_abs_diff <= self.bound)
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "ok": self.ok}
-
-    def __str__(self) -> str:
-        verdict = "ok" if self.ok else "FAIL"
-        return f"{self.model:<6} {self.output:<34} max|Δ| {self.max_abs_diff:.3g}  (bound {self.bound:.3g})  {verdict}"
+#: One output of one destination model against the source-side model (``model`` names the destination).
+Comparison = Deviation
 
 
 def run_probe(model, config: SamConfig) -> dict[str, np.ndarray]:
@@ -72,12 +54,7 @@ def run_probe(model, config: SamConfig) -> dict[str, np.ndarray]:
 
 def compare(model: str, ours: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> list[Comparison]:
     """max|Δ| per output against the bound VERIFY_RTOL * max(1, max|ref|)."""
-    out = []
-    for name, ref in reference.items():
-        ref64, ours64 = np.asarray(ref, np.float64), np.asarray(ours[name], np.float64)
-        diff = float(np.max(np.abs(ours64 - ref64))) if ours64.shape == ref64.shape else float("inf")
-        out.append(Comparison(model, name, diff, VERIFY_RTOL * max(1.0, float(np.max(np.abs(ref64))))))
-    return out
+    return [deviation(name, ours[name], ref, VERIFY_RTOL, model) for name, ref in reference.items()]
 
 
 def source_model(config: SamConfig, state: dict[str, np.ndarray], framework: str):
