@@ -5,8 +5,11 @@ does not depend on the values). Images/s of:
   (a) one ``dualsam segment IMAGE`` process per image (the model loaded every time);
   (b) one ``dualsam segment DIR --out ...`` dataset run (the local engine: the model loaded once, images read in
       background threads);
-  (c) the same run on the Ray engine, a local cluster on the same cores, with 1 and with 2 actors.
+  (c) the same run on the Ray engine on the same cores, with 1 and with 2 actors: once joining a running local
+      cluster (``ray start --head --num-cpus 2`` beforehand, then ``--address``: how jobs use a cluster), and once
+      starting a fresh cluster inside the command (``ray.init()``, a few seconds more per job).
 Targets: (b) >= 5x (a) with the default model; Ray's overhead <= 15% against (b) at equal cores.
+The load average is printed before and after: figures from a busy machine are not comparable.
 
     python bench/batch.py [--images 48] [--vitb-images 8] [--skip-vitb] [--json OUT.json]
 """
@@ -63,23 +66,40 @@ def dualsam(*args: str) -> float:
     return time.perf_counter() - start
 
 
+RAY_RUNS = {"1 actor x 2 CPUs": ["--workers", "1", "--cpus-per-worker", "2"],
+            "2 actors x 1 CPU": ["--workers", "2", "--cpus-per-worker", "1"]}  # fmt: skip
+
+
+def ray_cluster(command: str) -> None:
+    """``ray start --head`` (2 CPUs) or ``ray stop`` for the runs that join a running cluster."""
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    args = ["start", "--head", "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats"]
+    subprocess.run([ray, *(args if command == "start" else ["stop"])], check=True, capture_output=True)
+
+
 def measure(images: str, model: list[str], scratch: str) -> dict[str, float]:
-    """Images/s of (a), (b), (c1), (c2) for the images in ``images``."""
+    """Images/s of (a), (b) and the Ray runs for the images in ``images``."""
     paths = sorted(os.path.join(images, name) for name in os.listdir(images))
     point = ["--point", "100,100"]
     rates = {}
     seconds = sum(dualsam("segment", path, *point, *model, "--out", os.path.join(scratch, "a")) for path in paths)
     rates["(a) a process per image"] = len(paths) / seconds
-    for label, extra in (("(b) dataset run, local engine", []),
-                         ("(c) Ray engine, 1 actor x 2 CPUs", ["--engine", "ray", "--workers", "1",
-                                                              "--cpus-per-worker", "2"]),
-                         ("(c) Ray engine, 2 actors x 1 CPU", ["--engine", "ray", "--workers", "2",
-                                                              "--cpus-per-worker", "1"])):  # fmt: skip
+    runs = [("(b) dataset run, local engine", [])]
+    runs += [(f"(c) Ray, running cluster, {name}", ["--engine", "ray", "--address", "auto", *extra])
+             for name, extra in RAY_RUNS.items()]  # fmt: skip
+    runs += [(f"(c) Ray, cluster started per job, {name}", ["--engine", "ray", *extra])
+             for name, extra in RAY_RUNS.items()]  # fmt: skip
+    for label, extra in runs:
+        joins = "--address" in extra
+        if joins:
+            ray_cluster("start")
         out = os.path.join(scratch, label[:3].strip("() "))
         shutil.rmtree(out, ignore_errors=True)
         seconds = dualsam("segment", images, *point, *model, "--out", out, "--no-progress", *extra)
         rates[label] = len(paths) / seconds
         shutil.rmtree(out, ignore_errors=True)
+        if joins:
+            ray_cluster("stop")
     return rates
 
 
@@ -111,6 +131,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, python {platform.python_version()}")
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         images = os.path.join(scratch, "images")
@@ -126,6 +147,7 @@ def main() -> None:
             model = ["--model", vitb_model(os.path.join(scratch, "vitb"))]
             results["ViT-B"] = measure(few, model, scratch)
             print("\n".join(report(f"ViT-B-sized model, {args.vitb_images} images", results["ViT-B"])))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from .pipeline import pipelined
 from .shards import ShardWriter
 from .tasks import ImageTask
-from .worker import DatasetWorker, ModelSpec, Prepared
+from .worker import DatasetWorker, ModelSpec
 
 
 def run_local(
@@ -37,20 +37,7 @@ def run_local(
         return
     worker = DatasetWorker(spec, mode, options, out)
     writer = ShardWriter(out)
-    pending = iter(tasks)
-    window: deque[Future[Prepared]] = deque()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dualsam-read") as pool:
-
-        def fill() -> None:
-            while len(window) < 2 * batch_size:
-                task = next(pending, None)
-                if task is None:
-                    return
-                window.append(pool.submit(worker.prepare, task))
-
-        fill()
-        while window:
-            batch = [window.popleft().result() for _ in range(min(batch_size, len(window)))]
-            fill()
-            writer.write(worker.run(batch))
-            on_done(len(batch))
+        for results in pipelined(worker, tasks, batch_size, pool):
+            writer.write(results)
+            on_done(len(results))

@@ -17,10 +17,12 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from .pipeline import pipelined
 from .shards import ShardWriter
 from .tasks import ImageTask
 from .worker import DatasetWorker, ModelSpec
@@ -38,33 +40,48 @@ def _ray():
 class RayDatasetWorker:
     """One Ray actor: checks that it sees ``out``, loads the model once, and processes batches of task rows.
 
+    Each batch Ray Data hands the actor goes through the local engine's pipeline: images are read by background
+    threads while the model runs, ``batch_size`` images per encoder call and per shard.
+
     Args:
         spec: ModelSpec fields as a dict.
         mode, options: the work (see DatasetWorker).
         out: the output directory, which must be visible on this node.
+        batch_size: images per encoder call.
+        threads: image-reading threads.
     """
 
-    def __init__(self, spec: dict[str, Any], mode: str, options: dict[str, Any], out: str) -> None:
+    def __init__(
+        self, spec: dict[str, Any], mode: str, options: dict[str, Any], out: str, batch_size: int = 1, threads: int = 2
+    ) -> None:
         self.node = socket.gethostname()
         if not os.path.isdir(os.path.join(out, "shards")):
             raise RuntimeError(f"--out {out} is not visible on Ray node {self.node}: inputs and --out must be on "
                                "storage that every node of the cluster sees (a shared file system)")  # fmt: skip
         self.worker = DatasetWorker(ModelSpec(**spec), mode, options, out)
         self.writer = ShardWriter(out)
+        self.batch_size = batch_size
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="dualsam-read")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         tasks = [ImageTask.from_json(json.loads(str(item))) for item in batch["task"]]
-        prepared = []
-        for task in tasks:
-            item = self.worker.prepare(task)
-            if item.error is not None and not os.path.exists(task.path):
-                item.error = (f"image {task.path} is not visible on Ray node {self.node}: input paths must be visible "
-                              "to every node of the cluster")  # fmt: skip
-            prepared.append(item)
-        results = self.worker.run(prepared)
-        self.writer.write(results)
-        return {"key": np.array([r["key"] for r in results]), "failed": np.array([r["error"] is not None
-                                                                                   for r in results])}  # fmt: skip
+        keys, failed = [], []
+        for results in pipelined(self.worker, tasks, self.batch_size, self.pool):
+            for result in results:
+                if result["error"] is not None and not os.path.exists(result["path"]):
+                    result["error"] = (f"image {result['path']} is not visible on Ray node {self.node}: input paths "
+                                       "must be visible to every node of the cluster")  # fmt: skip
+            self.writer.write(results)
+            keys.extend(r["key"] for r in results)
+            failed.extend(r["error"] is not None for r in results)
+        return {"key": np.array(keys), "failed": np.array(failed, dtype=bool)}
+
+
+def ray_batch_size(tasks: int, blocks: int, encoder_batch: int) -> int:
+    """Rows per Ray Data batch: a block's worth (so each actor call reads ahead across several encoder batches),
+    rounded up to whole encoder batches."""
+    per_block = -(-tasks // blocks)
+    return max(1, -(-per_block // encoder_batch)) * encoder_batch
 
 
 def run_ray(
@@ -82,7 +99,7 @@ def run_ray(
         spec, mode, options: the work (see DatasetWorker).
         tasks: the images still to do.
         out: the output directory (absolute paths are sent to the actors).
-        engine: EngineOptions (workers, address, cpus_per_worker, gpus_per_worker, batch_size).
+        engine: EngineOptions (workers, address, cpus_per_worker, gpus_per_worker, batch_size, threads).
         on_done: progress, called with the number of images of each finished batch.
     """
     if not tasks:
@@ -97,12 +114,14 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         rows = [{"task": json.dumps(task.to_json())} for task in tasks]
-        dataset = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 4 * engine.workers)))
+        blocks = max(1, min(len(rows), 4 * engine.workers))
+        dataset = ray.data.from_items(rows, override_num_blocks=blocks)
         results = dataset.map_batches(
             RayDatasetWorker,
             fn_constructor_kwargs={"spec": dataclasses.asdict(spec), "mode": mode, "options": options,
-                                   "out": os.path.abspath(out)},  # fmt: skip
-            batch_size=engine.batch_size,
+                                   "out": os.path.abspath(out), "batch_size": engine.batch_size,
+                                   "threads": engine.threads},  # fmt: skip
+            batch_size=ray_batch_size(len(rows), blocks, engine.batch_size),
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=engine.workers),
             num_cpus=engine.cpus_per_worker,

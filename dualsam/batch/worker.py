@@ -99,10 +99,6 @@ class DatasetWorker:
             item.image = item.pixels = None
         return results
 
-    def __call__(self, tasks: list[ImageTask]) -> list[dict[str, Any]]:
-        """Prepares and runs ``tasks`` in this thread (the Ray actors' entry point)."""
-        return self.run([self.prepare(task) for task in tasks])
-
     def _annotate(self, item: Prepared, embedding: Any) -> list[dict[str, Any]]:
         size = item.image.shape[:2]
         if self.mode == "generate":
