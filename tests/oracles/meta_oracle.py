@@ -12,6 +12,8 @@ Tasks:
   {"kind": "amg", "name": ..., "kwargs": {...SamAutomaticMaskGenerator arguments}, "synthetic"?: true}
    (synthetic: the prompt encoder and mask decoder are replaced by synthetic_decoder.py's discs)
   {"kind": "embedding", "name": ...}
+  {"kind": "onnx_decoder", "name": ..., "path": ..., "return_single_mask"?: bool}: Meta's own ONNX export of the
+      decoder (tests/oracles/meta_onnx_export.py), written to path
   {"kind": "batched_nms", "name": ..., "input": npz with boxes, scores, idxs; "iou_threshold"}: torchvision's
   {"kind": "small_regions", "name": ..., "input": npz with masks (M, H, W); "area", "mode"}: Meta's (OpenCV)
 A spec without "checkpoint" runs only the function tasks.
@@ -223,6 +225,10 @@ def run_model_tasks(spec: dict, tasks: list[dict], arrays: dict, report: dict) -
                 run_predict_torch(predictor, task, arrays)
             elif task["kind"] == "embedding":
                 arrays[f"{task['name']}/embedding"] = predictor.get_image_embedding().numpy()
+            elif task["kind"] == "onnx_decoder":
+                from tests.oracles.meta_onnx_export import export_meta_decoder
+
+                export_meta_decoder(sam, task)
             elif task["kind"] == "amg":
                 fresh = build_sam(spec["arch"], spec["checkpoint"]) if task.get("synthetic") else sam
                 run_amg(fresh, image, task, arrays, report)
