@@ -80,7 +80,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     add_config_argument(parser)
     parser.add_argument(
-        "--backend", metavar="torch|tf", help="framework to run on (default: torch if installed, else tf)"
+        "--backend", metavar="torch|tf|onnx|tflite",
+        help="framework to run on, or a runtime for an export directory given as --model (onnx: ONNX Runtime, "
+        "tflite: LiteRT) (default: torch if installed, else tf)",
     )  # fmt: skip
 
 

@@ -1,11 +1,13 @@
-"""``dualsam export MODEL --format onnx --out DIR``: export a model for a runtime backend.
+"""``dualsam export MODEL --format onnx|tflite|savedmodel --out DIR``: export a model for a runtime backend.
 
-Writes encoder.onnx, decoder.onnx (Meta's ONNX decoder signature), decoder_lowres.onnx (P prompts a run, low-res
-logits; what ``--backend onnx`` decodes with), with ``--quantize int8`` also their ``*.int8.onnx`` twins, and
-dualsam_export.json (config, preprocessing, input/output names and shapes, opset, sha256 of every file). Every
-export is checked against the model with ONNX Runtime first. Run the export with ``dualsam segment|generate
---backend onnx --model DIR``. Exit codes: 0 ok, 1 the check failed, 2 bad input. Importing this module imports no
-framework.
+ONNX (from the torch backend) writes encoder.onnx, decoder.onnx (Meta's ONNX decoder signature), decoder_lowres.onnx
+(P prompts a run, low-res logits; what ``--backend onnx`` decodes with), with ``--quantize int8`` also their
+``*.int8.onnx`` twins; LiteRT (from the Keras backend) writes the same graphs as ``*.tflite`` (``--backend tflite``);
+SavedModel (Keras) writes ``savedmodel/`` with the model's ``serve`` endpoint. Each also writes dualsam_export.json
+(config, preprocessing, input/output names and shapes, sha256 of every file) after checking the export against the
+model (ONNX Runtime, LiteRT, tf.saved_model.load). Run an ONNX or LiteRT export with ``dualsam segment|generate
+--backend onnx|tflite --model DIR``. Exit codes: 0 ok, 1 the check failed, 2 bad input. Importing this module
+imports no framework.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import sys
 from .cli_common import EXIT_OK, CliError, add_config_argument
 
 DESCRIPTION = (
-    "Export a SAM model for a runtime backend: ONNX (encoder.onnx, decoder.onnx with Meta's decoder signature, "
-    "decoder_lowres.onnx for batches of prompts, dualsam_export.json), checked against the model with ONNX Runtime. "
-    "Run it with --backend onnx --model DIR."
+    "Export a SAM model for a runtime backend: ONNX from torch or LiteRT from Keras (the encoder, the decoder with "
+    "Meta's decoder signature, a low-res decoder for batches of prompts, dualsam_export.json), checked against the "
+    "model with ONNX Runtime or LiteRT; or a TensorFlow SavedModel. Run an ONNX or LiteRT export with "
+    "--backend onnx|tflite --model DIR."
 )
 EXIT_CHECK_FAILED = 1
 
@@ -31,13 +34,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="what --model takes: a model directory, Hub id or weight file such as Meta's .pth (default: the model "
         "shipped with the package)",
     )  # fmt: skip
-    parser.add_argument("--format", default="onnx", metavar="onnx", help="export format (default: onnx)")
+    parser.add_argument(
+        "--format", default="onnx", metavar="onnx|tflite|savedmodel",
+        help="export format: onnx (from torch), tflite (LiteRT, from Keras), savedmodel (Keras) (default: onnx)",
+    )  # fmt: skip
     parser.add_argument("--out", metavar="DIR", required=True, help="export directory (created if needed)")
-    parser.add_argument("--quantize", metavar="int8", help="also write dynamically quantized *.int8.onnx files")
-    parser.add_argument("--opset", type=int, metavar="N", help="ONNX opset, at least 17 (default: 17)")
+    parser.add_argument(
+        "--quantize", metavar="int8",
+        help="also write dynamically quantized *.int8.onnx / *.int8.tflite files (onnx, tflite)",
+    )  # fmt: skip
+    parser.add_argument("--opset", type=int, metavar="N", help="ONNX opset, at least 17 (default: 17; onnx only)")
     add_config_argument(parser)
     parser.add_argument(
-        "--backend", metavar="torch", help="backend to load MODEL with (the ONNX export runs from torch)"
+        "--backend", metavar="torch|tf", help="backend to load MODEL with (onnx exports from torch, tflite and "
+        "savedmodel from tf)"
     )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="print only the final line")
     return parser

@@ -28,8 +28,10 @@ from .resources import DEFAULT_MODEL_DIR
 
 BACKENDS = tuple(_BACKENDS)
 #: Runtime backends: they run an export directory (``dualsam export``), not a checkpoint (``dualsam.runtimes``).
-RUNTIME_BACKENDS = ("onnx",)
-EXPORT_HELP = "pass --model EXPORT_DIR, a directory written by dualsam export MODEL --format onnx --out EXPORT_DIR"
+RUNTIME_BACKENDS = ("onnx", "tflite")
+EXPORT_HELP = (
+    "pass --model EXPORT_DIR, a directory written by dualsam export MODEL --format onnx|tflite --out EXPORT_DIR"
+)
 DEFAULT_MODEL_FILES = (CONFIG_NAME, SAFETENSORS_NAME)
 MODEL_HELP = "pass --model DIR (a transformers-layout directory), a Hugging Face Hub id, or a Meta .pth file"
 #: Non-trainable tensors of the canonical state (the Fourier matrix is a buffer, shared by two keys).
@@ -52,7 +54,7 @@ class LoadedModel:
 
     Attributes:
         model: a sam_torch.SamModel (eval mode), a sam_tf.TFSamModel, or a runtime PredictionBackend.
-        backend: "torch", "tf" or "onnx".
+        backend: "torch", "tf", "onnx" or "tflite".
         spec: the --model value ("default" for the shipped model).
         source: the local path read.
         format: the source format ("safetensors", "Meta .pth", ...).
@@ -81,10 +83,11 @@ def resolve_backend(name: str | None) -> str:
             raise ModelError(f"no backend is installed: {install_hint('torch')} or {install_hint('tf')}")
         return installed[0]
     if name in RUNTIME_BACKENDS:
-        from .runtimes.onnx_backend import INSTALL_HINT, is_available
+        from .runtimes import runtime_module
 
-        if not is_available():
-            raise ModelError(f"backend {name} is not installed: {INSTALL_HINT}")
+        runtime = runtime_module(name)
+        if not runtime.is_available():
+            raise ModelError(f"backend {name} is not installed: {runtime.INSTALL_HINT}")
         return name
     if name not in BACKENDS:
         raise ModelError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS + RUNTIME_BACKENDS)}")
@@ -166,8 +169,8 @@ def load_model(spec: str | None, backend: str | None, config: str | None = None)
 
     Args:
         spec: --model (a directory, Hub id, or weight file such as Meta's .pth); None for the default model; for
-            backend "onnx", an export directory.
-        backend: "torch", "tf", "onnx", or None for torch if installed, otherwise tf.
+            backend "onnx" or "tflite", an export directory.
+        backend: "torch", "tf", "onnx", "tflite", or None for torch if installed, otherwise tf.
         config: --config (a preset name or config.json) overriding the checkpoint's architecture.
 
     Raises:
@@ -178,18 +181,22 @@ def load_model(spec: str | None, backend: str | None, config: str | None = None)
         return load_runtime(spec, backend, config)
     spec, path = locate_model(spec)
     if os.path.isfile(os.path.join(path, EXPORT_MANIFEST)):
-        raise ModelError(f"{spec} is an ONNX export (dualsam export): run it with --backend onnx")
+        found = _read_export_format(path)
+        if found in RUNTIME_BACKENDS:
+            raise ModelError(f"{spec} is a {found} export (dualsam export): run it with --backend {found}")
+        raise ModelError(f"{spec} is a {found} export (dualsam export), not a model: pass the model it came from")
     contents = read_checkpoint(path, config)
     return LoadedModel(build_model(contents, backend), backend, spec, os.path.abspath(path), contents.format)
 
 
 def load_runtime(spec: str | None, backend: str, config: str | None = None) -> LoadedModel:
-    """A runtime backend ("onnx") on the export directory ``spec``.
+    """A runtime backend ("onnx", "tflite") on the export directory ``spec``.
 
     Raises:
         ModelError: no export directory, --config given (the export holds its config), or a bad export.
     """
-    from .runtimes.onnx_backend import ExportDirectoryError, OnnxBackend, RuntimeMissingError
+    from .runtimes import RUNTIMES, runtime_module
+    from .runtimes.export_backend import ExportDirectoryError, RuntimeMissingError
 
     if spec is None:
         raise ModelError(f"--backend {backend} runs an exported model: {EXPORT_HELP}")
@@ -198,7 +205,17 @@ def load_runtime(spec: str | None, backend: str, config: str | None = None) -> L
     if not os.path.isdir(spec):
         raise ModelError(f"--backend {backend}: {spec} is not a directory; {EXPORT_HELP}")
     try:
-        runtime = OnnxBackend(spec)
+        runtime = getattr(runtime_module(backend), RUNTIMES[backend][1])(spec)
     except (ExportDirectoryError, RuntimeMissingError) as error:
         raise ModelError(one_line(error)) from error
-    return LoadedModel(runtime, backend, spec, os.path.abspath(spec), "onnx export")
+    return LoadedModel(runtime, backend, spec, os.path.abspath(spec), f"{backend} export")
+
+
+def _read_export_format(path: str) -> str:
+    """The "format" of the export directory ``path`` ("onnx" for the first ONNX exports, which wrote none)."""
+    from sam_core.onnx_signature import read_manifest
+
+    try:
+        return str(read_manifest(path).get("format", "onnx"))
+    except ValueError:
+        return "unreadable"

@@ -164,12 +164,10 @@ def window_partition(hidden_states: tf.Tensor, window_size: int) -> tuple[tf.Ten
     pad_w = (window_size - width % window_size) % window_size
     hidden_states = tf.pad(hidden_states, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
     padded_h, padded_w = height + pad_h, width + pad_w
-    windows = tf.transpose(
-        tf.reshape(
-            hidden_states, (-1, padded_h // window_size, window_size, padded_w // window_size, window_size, channels)
-        ),
-        (0, 1, 3, 2, 4, 5),
-    )
+    # (B*nH, ws, nW, ws*C) -> (B*nH, nW, ws, ws*C): the rank-6 reshape/transpose of sam_torch in rank 4, which
+    # LiteRT's converter lowers (it fuses a rank-6 form into a batch matmul it then rejects); the same numbers.
+    rows = tf.reshape(hidden_states, (-1, window_size, padded_w // window_size, window_size * channels))
+    windows = tf.transpose(rows, (0, 2, 1, 3))
     return tf.reshape(windows, (-1, window_size, window_size, channels)), (padded_h, padded_w)
 
 
@@ -179,11 +177,8 @@ def window_unpartition(
     """Inverse of window_partition: (B*nW, ws, ws, C) -> (B, H, W, C) without the padding."""
     padded_h, padded_w = padded_size
     channels = windows.shape[-1]
-    hidden_states = tf.transpose(
-        tf.reshape(windows, (-1, padded_h // window_size, padded_w // window_size, window_size, window_size, channels)),
-        (0, 1, 3, 2, 4, 5),
-    )
-    hidden_states = tf.reshape(hidden_states, (-1, padded_h, padded_w, channels))
+    rows = tf.reshape(windows, (-1, padded_w // window_size, window_size, window_size * channels))  # see above
+    hidden_states = tf.reshape(tf.transpose(rows, (0, 2, 1, 3)), (-1, padded_h, padded_w, channels))
     return hidden_states[:, : size[0], : size[1], :]
 
 

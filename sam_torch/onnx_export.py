@@ -22,7 +22,6 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from sam_core.atomic import write_json
+from sam_core.export_manifest import GRAPHS, ExportResult, graphs_manifest, int8_name, publish
 from sam_core.onnx_signature import (
     DECODER_FILE,
     DECODER_INPUTS,
@@ -37,19 +37,12 @@ from sam_core.onnx_signature import (
     ENCODER_FILE,
     ENCODER_INPUTS,
     ENCODER_OUTPUTS,
-    INT8_SUFFIX,
-    LABEL_CODES,
     LOWRES_DECODER_FILE,
     LOWRES_DECODER_INPUTS,
     LOWRES_DECODER_OUTPUTS,
     MANIFEST_NAME,
     decoder_feeds,
-    decoder_shapes,
-    encoder_shapes,
     lowres_decoder_feeds,
-    lowres_decoder_shapes,
-    preprocessing,
-    sha256_file,
 )  # fmt: skip
 from sam_core.probe import probe_inputs
 
@@ -113,21 +106,6 @@ def quantize_int8(source: str, destination: str) -> None:
             quantize_dynamic(source, destination, weight_type=QuantType.QUInt8)
     finally:
         root.setLevel(level)
-
-
-@dataclass
-class ExportResult:
-    """What ``export_onnx`` wrote.
-
-    Attributes:
-        directory: the export directory.
-        manifest: the content of ``dualsam_export.json``.
-        deviations: the self-check's comparisons (empty when ``check=False``).
-    """
-
-    directory: str
-    manifest: dict[str, Any]
-    deviations: list[Deviation] = field(default_factory=list)
 
 
 def export_onnx(
@@ -199,30 +177,17 @@ def export_onnx(
             deviations = check_export(staging, model, return_single_mask=return_single_mask, log=say)
         if quantize == "int8":
             quantized = _quantize_all(staging, config, pixels, say)
-        names = sorted(os.listdir(staging))
-        _remove(os.path.join(directory, MANIFEST_NAME))  # no manifest until the new files are all in place
-        for name in names:
-            os.replace(os.path.join(staging, name), os.path.join(directory, name))
-        for stale in {_int8_name(name) for name in GRAPH_FILES} - set(names):
-            _remove(os.path.join(directory, stale))  # int8 files of an earlier export
+        names = publish(staging, directory, {int8_name(name) for name in GRAPH_FILES})
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    manifest = build_manifest(
-        config, directory, names, opset=opset, quantized=quantized, return_single_mask=return_single_mask,
-        checked=bool(check), deviations=deviations,
+    manifest = graphs_manifest(
+        config, directory, names, format="onnx", files=dict(zip(GRAPHS, GRAPH_FILES)), quantized=quantized,
+        return_single_mask=return_single_mask, checked=bool(check), deviations=deviations, rtol=EXPORT_RTOL,
+        extra={"opset": int(opset), "torch_version": torch.__version__},
     )  # fmt: skip
     write_json(os.path.join(directory, MANIFEST_NAME), manifest)
     say(f"wrote {MANIFEST_NAME}")
     return ExportResult(str(directory), manifest, deviations)
-
-
-def _int8_name(name: str) -> str:
-    return name[: -len(".onnx")] + INT8_SUFFIX
-
-
-def _remove(path: str) -> None:
-    if os.path.isfile(path):
-        os.remove(path)
 
 
 def _quantize_all(staging: str, config: Any, pixels: np.ndarray, say: Callable[[str], None]) -> dict[str, str]:
@@ -230,7 +195,7 @@ def _quantize_all(staging: str, config: Any, pixels: np.ndarray, say: Callable[[
     each once."""
     quantized = {}
     for name in GRAPH_FILES:
-        target = _int8_name(name)
+        target = int8_name(name)
         say(f"quantizing {name} to {target} (dynamic int8)")
         quantize_int8(os.path.join(staging, name), os.path.join(staging, target))
         quantized[name] = target
@@ -247,58 +212,3 @@ def _quantize_all(staging: str, config: Any, pixels: np.ndarray, say: Callable[[
     if not all(np.isfinite(output).all() for output in outputs):
         raise ExportCheckError("the int8 decoder gives non-finite outputs on the probe", [])
     return quantized
-
-
-def build_manifest(
-    config: Any,
-    directory: str | os.PathLike,
-    names: list[str],
-    *,
-    opset: int,
-    quantized: dict[str, str],
-    return_single_mask: bool,
-    checked: bool,
-    deviations: list[Deviation],
-) -> dict[str, Any]:
-    """The content of dualsam_export.json."""
-    encoder_io = encoder_shapes(config)
-    decoder_io = decoder_shapes(config, return_single_mask)
-    lowres_io = lowres_decoder_shapes(config)
-    worst = max((d.max_abs_diff / d.bound for d in deviations), default=None)
-    return {
-        "format": "onnx",
-        "opset": int(opset),
-        "config": config.to_dict(),
-        "preprocessing": preprocessing(config),
-        "low_res_size": 4 * config.vision_config.grid_size,
-        "encoder": {
-            "file": ENCODER_FILE,
-            "int8_file": quantized.get(ENCODER_FILE),
-            "inputs": {name: encoder_io[name] for name in ENCODER_INPUTS},
-            "outputs": {name: encoder_io[name] for name in ENCODER_OUTPUTS},
-        },
-        "decoder": {
-            "file": DECODER_FILE,
-            "int8_file": quantized.get(DECODER_FILE),
-            "signature": "segment-anything scripts/export_onnx_model.py (SamOnnxModel)",
-            "return_single_mask": bool(return_single_mask),
-            "label_codes": LABEL_CODES,
-            "inputs": {name: decoder_io[name] for name in DECODER_INPUTS},
-            "outputs": {name: decoder_io[name] for name in DECODER_OUTPUTS},
-            "dtype": "float32 for every input and output (point_labels and orig_im_size too, as Meta's)",
-        },
-        "decoder_lowres": {
-            "file": LOWRES_DECODER_FILE,
-            "int8_file": quantized.get(LOWRES_DECODER_FILE),
-            "signature": "Meta's prompt format for P prompts on one image; every mask token's low-res logits",
-            "label_codes": LABEL_CODES,
-            "inputs": {name: lowres_io[name] for name in LOWRES_DECODER_INPUTS},
-            "outputs": {name: lowres_io[name] for name in LOWRES_DECODER_OUTPUTS},
-            "dtype": "float32 for every input and output",
-        },
-        "check": {"done": checked, "rtol": EXPORT_RTOL, "outputs": len(deviations),
-                  "worst_fraction_of_bound": worst},  # fmt: skip
-        "files": {name: {"sha256": sha256_file(os.path.join(directory, name)),
-                         "bytes": os.path.getsize(os.path.join(directory, name))} for name in names},  # fmt: skip
-        "torch_version": torch.__version__,
-    }

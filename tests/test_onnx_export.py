@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 from dualsam.cli import main
-from sam_core.image_transforms import preprocess_shape, upscale_masks
 from sam_core.onnx_signature import (
     DECODER_OUTPUTS,
     LOWRES_DECODER_OUTPUTS,
     MANIFEST_NAME,
-    decoder_feeds,
     lowres_decoder_feeds,
     sha256_file,
 )  # fmt: skip
@@ -32,6 +30,15 @@ from tests.helpers.cli_helpers import (  # noqa: F401 (pytest fixtures used as a
     run_cli,
     tiny,
 )  # fmt: skip
+from tests.helpers.runtime_checks import (
+    DECODER_CASES,
+    LOW_RES,
+    SIDE,
+    assert_cli_imports_no_framework,
+    assert_decoder_matches,
+    assert_generator_matches,
+    assert_predictor_matches,
+)  # fmt: skip
 from tests.helpers.sam_weights import informative_state
 from tests.helpers.tolerances import OUTPUT_RTOL, assert_outputs_close
 
@@ -42,8 +49,6 @@ onnxruntime = pytest.importorskip("onnxruntime", reason="ONNX Runtime is needed:
 from dualsam.runtimes.onnx_backend import OnnxBackend  # noqa: E402
 from sam_torch.onnx_check import ExportCheckError, check_export, reference_decode  # noqa: E402
 from sam_torch.onnx_export import export_onnx  # noqa: E402
-
-SIDE, LOW_RES = 1024, 256
 
 
 @pytest.fixture(scope="module")
@@ -77,43 +82,13 @@ def test_encoder_matches_torch(sessions, embedding):
     assert_outputs_close(ours, reference.numpy(), OUTPUT_RTOL, "image_embeddings")
 
 
-RNG = np.random.default_rng(11)
-POINT_CASES = {
-    "1 point": (RNG.uniform(0, SIDE, (1, 2)), np.array([1])),
-    "2 points": (RNG.uniform(0, SIDE, (2, 2)), np.array([1, 0])),
-    "5 points": (RNG.uniform(0, SIDE, (5, 2)), np.array([1, 0, 1, 1, 0])),
-}
-
-
-@pytest.mark.parametrize(
-    "prompt, with_mask, orig_size",
-    [
-        ("1 point", False, (300, 700)),
-        ("1 point", True, (683, 512)),
-        ("2 points", False, (683, 512)),
-        ("5 points", True, (300, 700)),
-        ("box", False, (683, 512)),
-        ("box", True, (300, 700)),
-        ("2 points + box", False, (300, 700)),
-    ],
-)
+@pytest.mark.parametrize("prompt, with_mask, orig_size", DECODER_CASES)
 def test_decoder_matches_torch(tiny, sessions, embedding, prompt, with_mask, orig_size):
-    """Meta's decoder inputs (labels 2, 3 for the box, a -1 padding point without one) against our model's forward
-    on the same prompt: every mask token's low-res logits and IoU, and the masks upscaled to orig_im_size."""
-    points, labels = POINT_CASES.get(prompt.split(" + ")[0], (None, None))
-    box = np.array([0.1, 0.2, 0.6, 0.5]) * SIDE if "box" in prompt else None
-    mask = np.random.default_rng(2).standard_normal((1, 1, LOW_RES, LOW_RES)).astype(np.float32) * 4
-    case = {"points": points, "labels": labels, "box": box, "mask": mask if with_mask else None}
-    feeds = decoder_feeds(embedding[1].numpy(), **case, orig_size=orig_size, low_res_size=LOW_RES)
-    expected_points = (0 if points is None else len(points)) + (2 if box is not None else 1)
-    assert feeds["point_coords"].shape == (1, expected_points, 2)
-    masks, iou, low_res = sessions[1].run(list(DECODER_OUTPUTS), feeds)
-    ref_logits, ref_iou = reference_decode(tiny[1], embedding[1], case)
-    assert low_res.shape == (1, 4, LOW_RES, LOW_RES) and iou.shape == (1, 4) and masks.shape == (1, 4, *orig_size)
-    assert_outputs_close(low_res, ref_logits, OUTPUT_RTOL, "low_res_masks")
-    assert_outputs_close(iou, ref_iou, OUTPUT_RTOL, "iou_predictions")
-    ref_masks = upscale_masks(ref_logits, orig_size, preprocess_shape(orig_size, SIDE), (SIDE, SIDE))
-    assert_outputs_close(masks, ref_masks, OUTPUT_RTOL, "masks")
+    """Meta's decoder on ONNX Runtime against our torch model (``assert_decoder_matches``)."""
+    assert_decoder_matches(
+        lambda feeds: sessions[1].run(list(DECODER_OUTPUTS), feeds),
+        lambda case: reference_decode(tiny[1], embedding[1], case), embedding[1].numpy(), prompt, with_mask, orig_size,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("with_boxes, masks", [(False, None), (True, "one"), (False, "each")])
@@ -181,35 +156,9 @@ def test_the_check_fails_against_a_changed_model(tiny, exported):
 
 
 def test_predictor_on_the_onnx_backend_matches_torch(tiny, exported, image_file):
-    image = image_file[1]
     backend = OnnxBackend(exported[0])
     assert (backend.image_size, backend.low_res_size) == (SIDE, LOW_RES)
-    ours, reference = SamPredictor(backend), SamPredictor(tiny[1])
-    ours.set_image(image)
-    reference.set_image(image)
-    assert_outputs_close(ours.get_image_embedding(), reference.get_image_embedding(), OUTPUT_RTOL, "embedding")
-    prompts = [
-        {"point_coords": np.array([[20.5, 14.0]]), "point_labels": np.array([1])},
-        {"point_coords": np.array([[20.5, 14.0], [50, 33]]), "point_labels": np.array([1, 0]),
-         "box": np.array([6, 4, 60, 40])},
-    ]  # fmt: skip
-    for prompt in prompts:
-        for multimask in (True, False):
-            got = ours.predict(**prompt, multimask_output=multimask, return_logits=True)
-            want = reference.predict(**prompt, multimask_output=multimask, return_logits=True)
-            for name, a, b in zip(("masks", "scores", "low_res"), got, want):
-                assert_outputs_close(a, b, OUTPUT_RTOL, name)
-            mask_input = got[2][:1]  # (1, L, L)
-            again = ours.predict(**prompt, mask_input=mask_input, multimask_output=False, return_logits=True)
-            expected = reference.predict(**prompt, mask_input=mask_input, multimask_output=False, return_logits=True)
-            for name, a, b in zip(("masks", "scores", "low_res"), again, expected):
-                assert_outputs_close(a, b, OUTPUT_RTOL, f"{name} with mask_input")
-    boxes = np.array([[6, 4, 60, 40], [2, 3, 30, 20]])  # two prompts in one call
-    got = ours.predict_batch(boxes=boxes, return_logits=True)
-    want = reference.predict_batch(boxes=boxes, return_logits=True)
-    for name, a, b in zip(("masks", "scores", "low_res"), got, want):
-        assert a.shape[:2] == (2, 3)
-        assert_outputs_close(a, b, OUTPUT_RTOL, f"batched {name}")
+    assert_predictor_matches(backend, tiny[1], image_file[1])
 
 
 def test_backend_runs_of_prompts_give_the_same_outputs(exported, embedding):
@@ -235,15 +184,7 @@ def test_backend_runs_of_prompts_give_the_same_outputs(exported, embedding):
 
 
 def test_mask_generator_on_the_onnx_backend(tiny, exported, image_file):
-    from sam_core import SamAutomaticMaskGenerator
-
-    options = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
-    ours = SamAutomaticMaskGenerator(OnnxBackend(exported[0]), **options).generate(image_file[1])
-    reference = SamAutomaticMaskGenerator(tiny[1], **options).generate(image_file[1])
-    assert len(ours) == len(reference) > 0
-    for a, b in zip(ours, reference):
-        assert abs(a["predicted_iou"] - b["predicted_iou"]) <= 1e-4
-        assert np.mean(a["segmentation"] == b["segmentation"]) >= 0.999
+    assert_generator_matches(OnnxBackend(exported[0]), tiny[1], image_file[1])
 
 
 def test_cli_export_writes_the_files_and_the_manifest(tiny, exported, tmp_path, capsys, image_file):
@@ -281,7 +222,7 @@ def test_cli_export_writes_the_files_and_the_manifest(tiny, exported, tmp_path, 
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--format", "tflite"], "unknown export format"),
+        (["--format", "coreml"], "unknown export format"),
         (["--quantize", "int4"], "unknown quantization"),
         (["--backend", "tf"], "runs from the torch backend"),
         (["--opset", "13"], "opset must be at least 17"),
@@ -346,18 +287,4 @@ def test_int8_export_runs_and_is_smaller(tmp_path):
 def test_the_onnx_backend_imports_no_framework(exported, image_file, tmp_path):
     """``dualsam segment|generate --backend onnx`` in a fresh process with torch and TensorFlow installed: neither
     is imported (nor keras)."""
-    import subprocess
-    import sys
-
-    script = (
-        "import sys\n"
-        "from dualsam.cli import main\n"
-        f"assert main(['segment', {image_file[0]!r}, '--point', '20,14', '--backend', 'onnx', '--model', "
-        f"{exported[0]!r}, '--out', {str(tmp_path / 's')!r}]) == 0\n"
-        f"assert main(['generate', {image_file[0]!r}, '--points-per-side', '2', '--backend', 'onnx', '--model', "
-        f"{exported[0]!r}, '--out', {str(tmp_path / 'g')!r}, '--no-progress']) == 0\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'tensorflow', 'keras', 'jax'}))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    assert_cli_imports_no_framework("onnx", exported[0], image_file[0], str(tmp_path))

@@ -1,5 +1,6 @@
-"""The README's ONNX Runtime snippet ("Deploy: ONNX"), extracted and run on an export directory, so the README
-cannot drift from the exported files. numpy and Pillow only (the ONNX-only environment runs it too)."""
+"""The README's runtime snippets ("Deploy: ONNX" with ONNX Runtime, "Deploy: LiteRT" with ai-edge-litert),
+extracted and run on an export directory, so the README cannot drift from the exported files. numpy and Pillow only
+(the ONNX-only and LiteRT-only environments run them too)."""
 
 from __future__ import annotations
 
@@ -15,26 +16,32 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "## Deploy: ONNX"
 #: The names the snippet reads: its export directory, its image file, and its point (image pixels).
 SNIPPET_DIR, SNIPPET_IMAGE, SNIPPET_POINT = "sam_onnx", "photo.jpg", (500, 375)
+#: Runtime backend -> (README section, the snippet's export directory).
+SNIPPETS = {"onnx": (SECTION, SNIPPET_DIR), "tflite": ("## Deploy: LiteRT", "sam_tflite")}
 
 
-def onnx_snippet() -> str:
-    """The one ```python block of the README's "Deploy: ONNX" section."""
+def onnx_snippet(runtime: str = "onnx") -> str:
+    """The one ```python block of the README's "Deploy: ONNX" (or ``runtime``'s) section."""
+    heading = SNIPPETS[runtime][0]
     text = README.read_text(encoding="utf-8")
-    assert SECTION in text, f"README.md has no {SECTION!r} section"
-    section = text.split(SECTION, 1)[1].split("\n## ", 1)[0]
+    assert heading in text, f"README.md has no {heading!r} section"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 1, f"the {SECTION!r} section should hold one python block, found {len(blocks)}"
+    assert len(blocks) == 1, f"the {heading!r} section should hold one python block, found {len(blocks)}"
     return blocks[0]
 
 
-def run_onnx_snippet(export_dir: str | os.PathLike, workdir: str | os.PathLike, image: np.ndarray) -> dict[str, Any]:
-    """Runs the snippet in ``workdir`` with ``sam_onnx`` linked to ``export_dir`` and ``image`` saved as
-    ``photo.jpg``; returns its variables and, under ``"image"``, the RGB array it read (JPEG decoded)."""
-    code = onnx_snippet()
-    for name in (SNIPPET_DIR, SNIPPET_IMAGE, repr(SNIPPET_POINT).replace(" ", "")):
+def run_onnx_snippet(
+    export_dir: str | os.PathLike, workdir: str | os.PathLike, image: np.ndarray, runtime: str = "onnx"
+) -> dict[str, Any]:
+    """Runs the snippet in ``workdir`` with ``sam_onnx`` (``sam_tflite``) linked to ``export_dir`` and ``image``
+    saved as ``photo.jpg``; returns its variables and, under ``"image"``, the RGB array it read (JPEG decoded)."""
+    code = onnx_snippet(runtime)
+    directory = SNIPPETS[runtime][1]
+    for name in (directory, SNIPPET_IMAGE, repr(SNIPPET_POINT).replace(" ", "")):
         assert name in code.replace(" ", ""), f"the snippet no longer uses {name}: update tests/helpers/readme_snippet"
     workdir = Path(workdir)
-    os.symlink(os.path.abspath(export_dir), workdir / SNIPPET_DIR)
+    os.symlink(os.path.abspath(export_dir), workdir / directory)
     Image.fromarray(image).save(workdir / SNIPPET_IMAGE, quality=95)
     namespace: dict[str, Any] = {"__name__": "readme_snippet"}
     previous = os.getcwd()
@@ -47,16 +54,19 @@ def run_onnx_snippet(export_dir: str | os.PathLike, workdir: str | os.PathLike, 
     return namespace
 
 
-def check_onnx_snippet(export_dir: str | os.PathLike, workdir: str | os.PathLike, image: np.ndarray) -> None:
-    """The snippet's masks and IoUs against SamPredictor on dualsam's ONNX backend, on the same files: IoUs within
-    1e-4, the thresholded masks agreeing on >= 99.9% of pixels."""
-    from dualsam.runtimes import OnnxBackend
+def check_onnx_snippet(
+    export_dir: str | os.PathLike, workdir: str | os.PathLike, image: np.ndarray, runtime: str = "onnx"
+) -> None:
+    """The snippet's masks and IoUs against SamPredictor on dualsam's ONNX (or ``runtime``'s) backend, on the same
+    files: IoUs within 1e-4, the thresholded masks agreeing on >= 99.9% of pixels."""
+    from dualsam.runtimes import RUNTIMES, runtime_module
     from sam_core.predictor import SamPredictor
 
-    ran = run_onnx_snippet(export_dir, workdir, image)
+    backend = getattr(runtime_module(runtime), RUNTIMES[runtime][1])
+    ran = run_onnx_snippet(export_dir, workdir, image, runtime)
     height, width = ran["image"].shape[:2]
     assert ran["masks"].shape == (1, 4, height, width) and ran["best"].shape == (height, width)
-    predictor = SamPredictor(OnnxBackend(export_dir))
+    predictor = SamPredictor(backend(export_dir))
     predictor.set_image(ran["image"])
     masks, scores, _ = predictor.predict(np.array([SNIPPET_POINT]), np.array([1]), multimask_output=True)
     np.testing.assert_allclose(ran["iou"][0, 1:], scores, atol=1e-4)

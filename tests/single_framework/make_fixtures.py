@@ -5,10 +5,11 @@ a sharded directory, a tf_model.h5 directory), a test image, and each backend's 
 verify probe of the model, and what ``dualsam segment`` and ``dualsam generate`` return. The single-framework
 environment then converts, loads and runs with no access to the other framework, and compares with these.
 
-For the ONNX-only environment (``make test-onnx-only``): the tiny model exported by ``dualsam export`` into
-``onnx_export/``, two images in ``dataset/``, and the torch model's references: SamPredictor's outputs
-(``reference_onnx.npz``), the mask generator's records (``reference_onnx_generate.json``) and a dataset run
-(``reference_dataset/annotations.json``).
+For the ONNX-only and LiteRT-only environments (``make test-onnx-only``, ``make test-tflite-only``): the tiny model
+exported by ``dualsam export`` into ``onnx_export/`` and ``tflite_export/``, two images in ``dataset/``, and the
+source model's references (torch for ONNX, Keras for LiteRT): SamPredictor's outputs (``reference_onnx.npz``,
+``reference_tflite.npz``), the mask generator's records (``reference_onnx_generate.json``,
+``reference_tflite_generate.json``) and a dataset run (``reference_dataset/``, ``reference_dataset_tf/``).
 
 Usage: ``python -m tests.single_framework.make_fixtures OUT_DIR``.
 """
@@ -37,14 +38,16 @@ from weights_convert.verify import run_probe
 #: The prompts and generator options the tests use (image pixels of a 45 x 67 image).
 POINTS, LABELS, BOX = [[20.0, 25.0], [50.0, 10.0]], [1, 0], [5.0, 8.0, 40.0, 40.0]
 AMG = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
-#: SamPredictor's prompts on the scene for the ONNX-only environment (image pixels), each with multimask output.
+#: SamPredictor's prompts on the scene for the runtime-only environments (image pixels), each with multimask output.
 PREDICTOR_PROMPTS = {
     "point": {"point_coords": [[20.0, 25.0]], "point_labels": [1]},
     "points_box": {"point_coords": POINTS, "point_labels": LABELS, "box": BOX},
     "box": {"box": [30.0, 5.0, 60.0, 30.0]},
 }  # fmt: skip
-#: The ONNX-only environment's generator options: a denser grid and looser NMS keep more of the random model's masks.
+#: The runtime-only environments' generator options: a denser grid and looser NMS keep more of the random model's masks.
 AMG_ONNX = dict(points_per_side=8, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=0.9)
+#: The runtime-only environments' exports and the framework each is exported from.
+FORMATS = {"onnx": "torch", "tflite": "tf"}
 #: The dataset run's one point, inside both images of ``dataset/``.
 DATASET_POINT = [15.0, 12.0]
 
@@ -85,30 +88,35 @@ def references(root: str, sources: dict[str, str], image: np.ndarray) -> None:
         write_json(os.path.join(root, f"reference_{backend}_generate.json"), records)
 
 
-def onnx_fixtures(root: str, sources: dict[str, str], image: np.ndarray) -> dict[str, str]:
-    """The ONNX export of the tiny model and the torch model's references for the ONNX-only environment."""
-    export_model(sources["bin_dir"], os.path.join(root, "onnx_export"), format="onnx")
-    predictor = SamPredictor(load_model(sources["bin_dir"], "torch").model)
+def runtime_fixtures(root: str, sources: dict[str, str], image: np.ndarray, format: str) -> dict[str, str]:
+    """The ``format`` ("onnx" or "tflite") export of the tiny model into ``FORMAT_export/`` and its source model's
+    references (torch for ONNX, Keras for LiteRT) for the runtime-only environment: SamPredictor's outputs
+    (``reference_FORMAT.npz``), the mask generator's records (``reference_FORMAT_generate.json``) and a dataset run
+    (``reference_dataset/`` from torch, ``reference_dataset_tf/`` from Keras)."""
+    framework = FORMATS[format]
+    export_model(sources["bin_dir"], os.path.join(root, f"{format}_export"), format=format)
+    predictor = SamPredictor(load_model(sources["bin_dir"], framework).model)
     predictor.set_image(image)
     arrays = {}
     for name, prompt in PREDICTOR_PROMPTS.items():
         prompt = {key: np.asarray(value) for key, value in prompt.items()}
         masks, scores, low_res = predictor.predict(**prompt, multimask_output=True)
         arrays.update({f"{name}_masks": masks, f"{name}_scores": scores, f"{name}_low_res": low_res})
-    np.savez(os.path.join(root, "reference_onnx.npz"), **arrays)
+    np.savez(os.path.join(root, f"reference_{format}.npz"), **arrays)
     records = generate_masks(predictor.backend, image, progress=False, **AMG_ONNX)
-    write_json(os.path.join(root, "reference_onnx_generate.json"), records)
+    write_json(os.path.join(root, f"reference_{format}_generate.json"), records)
     dataset = os.path.join(root, "dataset")
     os.makedirs(dataset, exist_ok=True)
     Image.fromarray(image).save(os.path.join(dataset, "a.png"))
     Image.fromarray(synthetic_image(38, 52, seed=8)).save(os.path.join(dataset, "b.png"))
-    shutil.rmtree(os.path.join(root, "reference_dataset"), ignore_errors=True)  # a fresh run, not a resumed one
+    reference = os.path.join(root, "reference_dataset" + ("" if framework == "torch" else f"_{framework}"))
+    shutil.rmtree(reference, ignore_errors=True)  # a fresh run, not a resumed one
     code = dualsam_main(["segment", dataset, "--point", ",".join(f"{v:g}" for v in DATASET_POINT), "--multimask",
-                         "--model", sources["bin_dir"], "--backend", "torch", "--no-progress",
-                         "--out", os.path.join(root, "reference_dataset")])  # fmt: skip
+                         "--model", sources["bin_dir"], "--backend", framework, "--no-progress",
+                         "--out", reference])  # fmt: skip
     if code != 0:
         raise RuntimeError(f"the reference dataset run exited {code}")
-    return {"onnx_export": os.path.join(root, "onnx_export"), "dataset": dataset}
+    return {f"{format}_export": os.path.join(root, f"{format}_export"), "dataset": dataset}
 
 
 def main(root: str) -> None:
@@ -117,9 +125,11 @@ def main(root: str) -> None:
     image = synthetic_image(45, 67, seed=3)
     Image.fromarray(image).save(os.path.join(root, "scene.png"))
     references(root, sources, image)
-    onnx = onnx_fixtures(root, sources, image)
-    write_json(os.path.join(root, "sources.json"), {**sources, **onnx, "points": POINTS, "labels": LABELS, "box": BOX,
-                                                     "amg": AMG, "predictor_prompts": PREDICTOR_PROMPTS,
+    runtimes = {}
+    for format in FORMATS:
+        runtimes.update(runtime_fixtures(root, sources, image, format))
+    write_json(os.path.join(root, "sources.json"), {**sources, **runtimes, "points": POINTS, "labels": LABELS,
+                                                     "box": BOX, "amg": AMG, "predictor_prompts": PREDICTOR_PROMPTS,
                                                      "amg_onnx": AMG_ONNX, "dataset_point": DATASET_POINT})  # fmt: skip
 
 
