@@ -7,6 +7,7 @@ no framework.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,14 +24,19 @@ AMG_DEFAULTS: dict[str, Any] = {
 
 
 def generate_masks(
-    model: Any, image: np.ndarray, *, progress: bool | None = None, image_embedding: Any = None, **options: Any
+    model: Any,
+    image: np.ndarray,
+    *,
+    progress: bool | Callable[[int, int], None] | None = None,
+    image_embedding: Any = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
     """Segments everything in ``image``.
 
     Args:
         model: a SAM model of any backend, or a PredictionBackend.
         image: (H, W, 3) uint8 RGB.
-        progress: a progress bar (None: only on a terminal).
+        progress: a progress bar (None: only on a terminal), or a callable ``progress(batches_done, batches_total)``.
         image_embedding: the image's (1, C, g, g) embedding when it was computed already (batched encoder calls).
         **options: SamAutomaticMaskGenerator arguments (see ``AMG_DEFAULTS``).
 

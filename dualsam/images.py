@@ -7,6 +7,7 @@ it is refused before it is decoded, so one file cannot take the worker's memory.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 
@@ -45,16 +46,35 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"image {path} is a directory, not an image file")
     if os.path.getsize(path) == 0:
         raise ImageReadError(f"image {path} is empty (0 bytes)")
+    return _decode(path, path)
+
+
+def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
+    """Decodes an encoded image held in memory (an upload) as :func:`read_image` reads a file; nothing is written.
+
+    Args:
+        data: the file's bytes (any format Pillow reads).
+        name: what the error messages call the image.
+
+    Raises:
+        ImageReadError: empty, not an image, truncated or corrupt, zero-sized, or above the decompression-bomb limit.
+    """
+    if not data:
+        raise ImageReadError(f"image {name} is empty (0 bytes)")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: str | io.BytesIO, name: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a path or an in-memory file, every failure as ImageReadError naming ``name``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            rgb = read_rgb(path)
+            rgb = read_rgb(source)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageReadError(f"image {path} is too large: {error}") from error
+        raise ImageReadError(f"image {name} is too large: {error}") from error
     except (OSError, ValueError, SyntaxError) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise ImageReadError(f"cannot read image {path}: {reason}") from error
+        reason = " ".join(str(error).replace(f" {source!r}", "").split()) or type(error).__name__
+        raise ImageReadError(f"cannot read image {name}: {reason}") from error
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ImageReadError(f"image {path} is empty ({rgb.shape[1]}x{rgb.shape[0]})")
+        raise ImageReadError(f"image {name} is empty ({rgb.shape[1]}x{rgb.shape[0]})")
     return rgb
-

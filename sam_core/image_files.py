@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import IO
 
 import numpy as np
 import PIL.Image
@@ -56,7 +57,7 @@ def pil_to_rgb(image: PIL.Image.Image) -> np.ndarray:
     return pil_to_array(image if image.mode == "RGB" else image.convert("RGB"))
 
 
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+def read_rgb(path: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
     """Reads an image file as (H, W, 3) uint8 RGB in display orientation (peak memory: PIL's decoded image and
     the array)."""
     with PIL.Image.open(path) as image:

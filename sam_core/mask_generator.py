@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,8 @@ class SamAutomaticMaskGenerator:
         point_grids: explicit normalized grids, one (N_i, 2) array per layer (instead of points_per_side).
         min_mask_region_area: fill holes and drop islands smaller than this many pixels (needs scipy).
         output_mode: "binary_mask", "uncompressed_rle" or "coco_rle" (needs pycocotools).
-        progress: show a tqdm bar over point batches; None shows it when stderr is a terminal.
+        progress: show a tqdm bar over point batches; None shows it when stderr is a terminal; a callable is called
+            as ``progress(batches_done, batches_total)`` after each batch instead (a server's job progress).
     """
 
     def __init__(
@@ -112,7 +114,7 @@ class SamAutomaticMaskGenerator:
         point_grids: list[np.ndarray] | None = None,
         min_mask_region_area: int = 0,
         output_mode: str = "binary_mask",
-        progress: bool | None = None,
+        progress: bool | Callable[[int, int], None] | None = None,
     ) -> None:
         if (points_per_side is None) == (point_grids is None):
             raise ValueError("Exactly one of points_per_side and point_grids must be given (set the other to None).")
@@ -211,6 +213,8 @@ class SamAutomaticMaskGenerator:
         }
 
     def _progress_bar(self, total: int):
+        if callable(self.progress):
+            return _CallbackBar(self.progress, total)
         enabled = self.progress if self.progress is not None else sys.stderr.isatty()
         if not enabled:
             return None
@@ -311,3 +315,18 @@ class SamAutomaticMaskGenerator:
             part.crop_boxes = np.zeros((len(kept.rles), 4), dtype=np.int64)
             masks.extend(part)
         return masks
+
+
+class _CallbackBar:
+    """The progress bar's ``update`` / ``close`` as calls of ``callback(done, total)``."""
+
+    def __init__(self, callback: Callable[[int, int], None], total: int) -> None:
+        self.callback, self.total, self.done = callback, total, 0
+        callback(0, total)
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self.callback(self.done, self.total)
+
+    def close(self) -> None:
+        """Nothing to release."""
