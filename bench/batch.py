@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
+from machine import load_line, machine_line
 from PIL import Image
 
 SIZES = [(480, 640), (640, 480), (768, 1024), (300, 900), (1080, 1920), (512, 512)]
@@ -111,18 +111,6 @@ def report(name: str, rates: dict[str, float]) -> list[str]:
     return lines
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else the platform string."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.platform()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
@@ -130,8 +118,8 @@ def main() -> None:
     parser.add_argument("--skip-vitb", action="store_true")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {cpu_model()}, python {platform.python_version()}")
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
+    print(machine_line())
+    print(load_line("before"))
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
         images = os.path.join(scratch, "images")
@@ -147,7 +135,7 @@ def main() -> None:
             model = ["--model", vitb_model(os.path.join(scratch, "vitb"))]
             results["ViT-B"] = measure(few, model, scratch)
             print("\n".join(report(f"ViT-B-sized model, {args.vitb_images} images", results["ViT-B"])))
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    print(load_line("after"))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(results, handle, indent=2)
