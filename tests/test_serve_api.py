@@ -8,11 +8,10 @@ import base64
 import io
 import json
 import os
-import struct
+import re
 import sys
 import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
@@ -22,10 +21,24 @@ from dualsam import cli_serve
 from dualsam.generate import generate_masks
 from dualsam.resources import EXAMPLE_IMAGE
 from dualsam.segment import segment_image
-from sam_core.amg.rle import coco_rle_to_mask
 from sam_core.predictor import SamPredictor
-from tests.helpers.cli_helpers import MASK_AGREEMENT, SCORES_ATOL, assert_bad_input, run_cli
+from tests.helpers.cli_helpers import MASK_AGREEMENT, SCORES_ATOL, assert_bad_input, run_cli, tiny  # noqa: F401
 from tests.helpers.images import synthetic_image
+from tests.helpers.serve_client import (
+    JOB_TIMEOUT_S,
+    POLL_S,
+    assert_error,
+    bomb_png,
+    example_id,
+    low_res_logits,
+    png_bytes,
+    png_mask,
+    rle_mask,
+    segment,
+    upload,
+    upload_ok,
+    wait_for,
+)  # fmt: skip
 
 pytest.importorskip("torch")
 pytest.importorskip("fastapi")
@@ -38,14 +51,13 @@ from dualsam.serve import INSTALL_HINT  # noqa: E402
 from dualsam.serve.app import STATIC_DIR, create_app  # noqa: E402
 from dualsam.serve.jobs import JobRunner, QueueFullError  # noqa: E402
 from dualsam.serve.memory import fix_mmap_threshold  # noqa: E402
+from dualsam.serve.session import CONCURRENT_SLOTS  # noqa: E402
 
 #: The shipped example's default point (sam_core/data/example.json) and a box around its ellipse.
 POINT = [475.0, 297.0]
 BOX = [369.0, 208.0, 577.0, 384.0]
 #: Predicted IoUs of the same decoder call on the same embedding: equal but for float formatting in JSON.
 SCORE_ATOL = 1e-6
-POLL_S = 0.05
-JOB_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -59,70 +71,6 @@ def client(loaded):
         yield test_client
 
 
-def png_bytes(array: np.ndarray, **save_args) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format=save_args.pop("format", "PNG"), **save_args)
-    return buffer.getvalue()
-
-
-def upload(client, data: bytes, name: str = "image.png"):
-    return client.post("/api/images", files={"file": (name, data, "image/png")})
-
-
-def upload_ok(client, data: bytes) -> dict:
-    reply = upload(client, data)
-    assert reply.status_code == 200, reply.text
-    return reply.json()
-
-
-def example_id(client) -> str:
-    return upload_ok(client, EXAMPLE_IMAGE.read_bytes())["image_id"]
-
-
-def segment(client, image_id: str, **body):
-    return client.post(f"/api/images/{image_id}/segment", json=body)
-
-
-def assert_error(reply, status: int, code: str, *needles: str) -> None:
-    """A JSON error: the status, the code, and one line naming what was wrong."""
-    assert reply.status_code == status, reply.text
-    body = reply.json()
-    assert body["code"] == code, body
-    assert "\n" not in body["detail"]
-    for needle in needles:
-        assert needle in body["detail"], body
-
-
-def rle_mask(mask_json: dict) -> np.ndarray:
-    return coco_rle_to_mask(mask_json["rle"])
-
-
-def png_mask(mask_json: dict) -> np.ndarray:
-    header, data = mask_json["png"].split(",", 1)
-    assert header == "data:image/png;base64"
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L")) > 127
-
-
-def bomb_png(side: int = 30000) -> bytes:
-    """A valid PNG header claiming side x side RGB pixels (above Pillow's decompression-bomb limit), with no data."""
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
-
-
-def wait_for(client, job_id: str) -> dict:
-    deadline = time.monotonic() + JOB_TIMEOUT_S
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(POLL_S)
-    raise AssertionError(f"job {job_id} did not finish in {JOB_TIMEOUT_S} s")
-
-
 # ---------------------------------------------------------------------------------------------------- endpoints
 def test_health_page_and_docs(client):
     health = client.get("/api/health").json()
@@ -130,11 +78,20 @@ def test_health_page_and_docs(client):
     assert health["model"]["spec"] == "default" and health["model"]["backend"] == "torch"
     assert health["max_upload_bytes"] == 25 * 2**20 and health["cache"]["limit_bytes"] == 1024 * 2**20
     page = client.get("/")
-    assert page.status_code == 200 and "/static/app.js" in page.text
-    for name in ("app.js", "style.css", "index.html"):
-        assert client.get(f"/static/{name}").status_code == 200
-        text = (STATIC_DIR / name).read_text(encoding="utf-8")
-        assert "http://" not in text and "https://" not in text, f"{name} must not load anything from elsewhere"
+    assert page.status_code == 200 and '<script type="module" src="/static/app.js">' in page.text
+    # pyproject's package-data "serve/static/*" ships the files of this one folder: no subfolders.
+    assert all(path.is_file() for path in STATIC_DIR.iterdir())
+    names = {path.name for path in STATIC_DIR.iterdir()}
+    assert {"index.html", "style.css", "app.js", "api.js", "drawing.js", "prompts.js", "masks.js"} <= names
+    for name in sorted(names):
+        reply = client.get(f"/static/{name}")
+        assert reply.status_code == 200
+        assert reply.text == (STATIC_DIR / name).read_text(encoding="utf-8")
+        assert "http://" not in reply.text and "https://" not in reply.text, f"{name} must load nothing from elsewhere"
+        if name.endswith(".js"):  # an ES module: browsers run it only when served as JavaScript
+            assert reply.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript")
+            for target in re.findall(r'\bfrom "([^"]+)"', reply.text):
+                assert target.startswith("./") and target[2:] in names, f"{name} imports {target}: not a static file"
     schema = client.get("/openapi.json").json()
     assert {"/api/images", "/api/images/{image_id}/segment", "/api/images/{image_id}/generate"} <= set(schema["paths"])
     assert {"/api/jobs/{job_id}", "/api/health"} <= set(schema["paths"])
@@ -193,8 +150,7 @@ def test_segment_points_box_multimask_and_mask_input_equal_the_predictor(client,
     for k, mask in enumerate(masks):
         assert np.array_equal(rle_mask(mask), expected.masks[k])
         assert mask["score"] == pytest.approx(float(expected.scores[k]), abs=SCORE_ATOL)
-        logits = np.frombuffer(base64.b64decode(mask["mask_input"]), "<f4").reshape(expected.low_res_logits[k].shape)
-        assert np.array_equal(logits, expected.low_res_logits[k])
+        assert np.array_equal(low_res_logits(mask, expected.low_res_logits[k].shape), expected.low_res_logits[k])
     # The previous low-res mask as the next click's input.
     best = reply.json()["best"]
     again = segment(client, image_id, points=[POINT], mask_input=masks[best]["mask_input"])
@@ -381,6 +337,48 @@ def test_the_keras_backend_serves_the_same_masks_behind_its_lock(client):
     for mask_tf, mask_torch in zip(got, want):
         assert (rle_mask(mask_tf) == rle_mask(mask_torch)).mean() >= MASK_AGREEMENT
         assert mask_tf["score"] == pytest.approx(mask_torch["score"], abs=SCORES_ATOL)
+
+
+def test_the_onnx_backend_serves_the_predictors_masks(tiny, tmp_path):
+    """--backend onnx: the tiny model exported to ONNX, loaded as ``dualsam serve`` loads it and served; /segment's
+    masks, scores and low-res logits (also with a mask input) and /generate's records equal SamPredictor's and
+    generate_masks' on the same OnnxBackend."""
+    pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'dualsam[onnx]'")
+    pytest.importorskip("onnxruntime", reason="--backend onnx needs ONNX Runtime: pip install 'dualsam[onnx]'")
+    from dualsam.runtimes.onnx_backend import OnnxBackend
+    from sam_torch.onnx_export import export_onnx
+
+    export_onnx(tiny[1], tmp_path, check=False)  # the export's own check runs in tests/test_onnx_export.py
+    served = load_model(str(tmp_path), "onnx")
+    assert isinstance(served.model, OnnxBackend)
+    rgb = synthetic_image(45, 67, seed=3)
+    prompts = dict(points=[[20.5, 14.0], [50.0, 33.0]], labels=[1, 0], box=[6.0, 4.0, 60.0, 40.0])
+    everything = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)  # random weights: no cut
+    predictor = SamPredictor(served.model)
+    predictor.set_image(rgb)
+    expected = segment_image(predictor, **prompts, multimask=True)
+    assert any(0 < mask.sum() < mask.size for mask in expected.masks), "an empty or full mask proves little"
+    with TestClient(create_app(served)) as onnx_client:
+        health = onnx_client.get("/api/health").json()
+        assert health["model"]["backend"] == "onnx" and onnx_client.app.state.session.slots == CONCURRENT_SLOTS
+        image_id = upload_ok(onnx_client, png_bytes(rgb))["image_id"]
+        reply = segment(onnx_client, image_id, **prompts, multimask=True, return_mask_input=True)
+        assert reply.status_code == 200, reply.text
+        masks, best = reply.json()["masks"], reply.json()["best"]
+        again = segment(onnx_client, image_id, points=prompts["points"][:1], mask_input=masks[best]["mask_input"])
+        assert again.status_code == 200, again.text
+        started = onnx_client.post(f"/api/images/{image_id}/generate", json=everything)
+        job = wait_for(onnx_client, started.json()["job_id"])
+    assert len(masks) == 3
+    for k, mask in enumerate(masks):
+        assert np.array_equal(rle_mask(mask), expected.masks[k]) and np.array_equal(png_mask(mask), expected.masks[k])
+        assert mask["score"] == pytest.approx(float(expected.scores[k]), abs=SCORE_ATOL)
+        assert np.array_equal(low_res_logits(mask, expected.low_res_logits[k].shape), expected.low_res_logits[k])
+    refined = segment_image(predictor, points=prompts["points"][:1], mask_input=expected.low_res_logits[best][None])
+    assert np.array_equal(rle_mask(again.json()["masks"][0]), refined.masks[0])
+    records = sorted(generate_masks(served.model, rgb, **everything), key=lambda r: -r["area"])
+    assert job["status"] == "done" and len(job["masks"]) == len(records) > 0, job
+    assert [m["rle"] for m in job["masks"]] == [r["segmentation"] for r in records]
 
 
 def test_job_runner_queue_bound_failures_and_forgetting():
