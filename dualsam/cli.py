@@ -1,6 +1,7 @@
 """The ``dualsam`` command line.
 
-Subcommands: ``convert`` (weights_convert), ``segment``, ``generate``, ``info``, ``export`` and ``serve``.
+Subcommands: ``convert`` (weights_convert), ``segment``, ``generate``, ``info``, ``export``, ``finetune``,
+``evaluate`` and ``serve``.
 Exit codes: 0 ok, 1 ``convert --verify`` or the export's check failed, 2 bad input (one line on stderr, no
 traceback). Importing this module imports no framework; each subcommand imports what it needs when it runs.
 """
@@ -13,7 +14,7 @@ from types import ModuleType
 
 from weights_convert import cli as convert_cli
 
-from . import cli_export, cli_generate, cli_info, cli_segment, cli_serve
+from . import cli_evaluate, cli_export, cli_finetune, cli_generate, cli_info, cli_segment, cli_serve
 from .cli_common import EXIT_BAD_INPUT, CliError, one_line_errors, version
 
 #: name -> (module with DESCRIPTION, add_arguments and run; one-line help). Their parse errors are one line.
@@ -22,6 +23,8 @@ IMAGE_COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "generate": (cli_generate, "segment everything in an image (automatic mask generator)"),
     "info": (cli_info, "summarize a SAM checkpoint: architecture, parameters, formats, sizes"),
     "export": (cli_export, "export a model for a runtime backend (ONNX), checked against the model"),
+    "finetune": (cli_finetune, "fine-tune a model on your own data (COCO file or mask folder)"),
+    "evaluate": (cli_evaluate, "point and box mIoU of a model on your data, overall and per category"),
     "serve": (cli_serve, "serve a click-to-segment page and JSON API (encode once, decode per click)"),
 }
 

@@ -12,14 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from sam_core.config import SamConfig
 from sam_core.synthetic import SyntheticSceneDataset, make_scene, most_interior_point
-from sam_torch.modeling import SamModel
-from sam_torch.training import PromptMix, TrainConfig, Trainer, evaluate_predictions
-from sam_torch.training.data import build_batch, processor_for_config
-from sam_torch.training.evaluate import model_predictor, scene_prompts
-from sam_torch.training.losses import dice_loss, mask_iou, sam_loss, sigmoid_focal_loss
-from sam_torch.training.prompts import (
+from sam_core.training import build_batch, processor_for_config, training_arrays, warmup_cosine
+from sam_core.training.prompts import (
     corrective_point,
     frame_to_original,
     jitter_box,
@@ -27,22 +22,16 @@ from sam_torch.training.prompts import (
     sample_negative_points,
     sample_points_in,
 )
-from sam_torch.training.trainer import LOG_NAME, warmup_cosine
+from sam_torch.modeling import SamModel
+from sam_torch.training import PromptMix, TrainConfig, Trainer, evaluate_predictions
+from sam_torch.training.evaluate import model_predictor, scene_prompts
+from sam_torch.training.losses import dice_loss, mask_iou, sam_loss, sigmoid_focal_loss
+from sam_torch.training.trainer import LOG_NAME
+from tests.helpers.training import SCENE, micro_config
 
 LOSS_ATOL = 1e-6
 RECIPE_STEPS = 30  # steps of the default recipe on a fixed batch
 RECIPE_MIN_IOU = 0.35  # training IoU it must reach (fixed: 0.46; SAM 20:1 loss + 0.02 init: 0.18, falling)
-SCENE = dict(long_side=(64, 128), max_objects=3)
-
-
-def micro_config() -> SamConfig:
-    """128-pixel frame, 16-pixel patches: an 8 x 8 grid and 32 x 32 masks."""
-    return SamConfig(
-        vision_config=dict(image_size=128, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                           mlp_dim=64, output_channels=16, window_size=4, global_attn_indexes=[1], num_pos_feats=8),
-        prompt_encoder_config=dict(hidden_size=16, image_size=128, patch_size=16, mask_input_channels=8),
-        mask_decoder_config=dict(hidden_size=16, mlp_dim=32, num_attention_heads=2, iou_head_hidden_dim=16),
-    )  # fmt: skip
 
 
 def micro_model(seed: int = 0) -> SamModel:
@@ -155,8 +144,8 @@ def test_batch_targets_come_from_processor_labels():
     for b, scene in enumerate(scenes):
         labels = processor(images=scene.image, segmentation_maps=scene.label_map)["labels"][0]
         for p, index in enumerate(batch.objects[b]):
-            np.testing.assert_array_equal(batch.targets[b, p].numpy() > 0.5, labels == index + 1)
-            assert batch.masks[b][p] is scene.masks[index]
+            np.testing.assert_array_equal(batch.targets[b, p] > 0.5, labels == index + 1)
+            np.testing.assert_array_equal(batch.masks[b][p], scene.masks[index])
 
 
 # ---------------------------------------------------------------------------------------------------- loop
@@ -169,8 +158,8 @@ def test_schedule_warms_up_then_decays():
 def test_overfits_a_fixed_batch(tmp_path):
     config = train_config(lr=1e-2, total_steps=100, prompts=PromptMix(corrective_rounds=0))
     trainer = Trainer(micro_model(), config, tmp_path)
-    batch, _ = trainer.batch_for_step(0)
-    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the batch carries its prompts
+    arrays = trainer.arrays_for_step(0)
+    trainer.arrays_for_step = lambda step: arrays
     # Step 0's draw is multi-point (single-mask output); its loss starts falling fast after ~10 steps.
     losses = [trainer.train_step()["loss"] for _ in range(20)]
     assert np.mean(losses[-3:]) < 0.6 * losses[0]
@@ -217,16 +206,15 @@ def test_prefetching_workers_give_the_inline_batches(tmp_path):
     ahead = list(prefetched(trainer.source, 1, 3, workers=1))
     assert len(ahead) == 2
     for (batch, rng), (other, other_rng) in zip(inline, ahead):
-        torch.testing.assert_close(batch.pixel_values, other.pixel_values, rtol=0, atol=0)
-        torch.testing.assert_close(batch.targets, other.targets, rtol=0, atol=0)
+        np.testing.assert_array_equal(batch.pixel_values, other.pixel_values)
+        np.testing.assert_array_equal(batch.targets, other.targets)
         np.testing.assert_array_equal(batch.objects, other.objects)
         assert rng.bit_generator.state == other_rng.bit_generator.state
 
 
 def test_prompts_drawn_with_the_batch_are_the_steps_own_draws(tmp_path):
     """A data worker draws the prompts (and drops the full-size masks); drawing them in the step gives the same."""
-    from sam_torch.training.data import draw_prompts
-    from sam_torch.training.objective import step_loss
+    from sam_core.training import draw_prompts
 
     trainer = Trainer(micro_model(), train_config(total_steps=3), tmp_path)
     for step in range(3):
@@ -239,13 +227,13 @@ def test_prompts_drawn_with_the_batch_are_the_steps_own_draws(tmp_path):
         for name in ("points", "labels", "boxes"):
             np.testing.assert_array_equal(getattr(drawn, name), getattr(with_prompts.prompts, name))
         assert rng.bit_generator.state == bare_rng.bit_generator.state
-    # And the step's loss is the same whether the prompts came with the batch or are drawn in step_loss.
-    with_prompts, rng = trainer.batch_for_step(2)
+    # And the training arrays are the same whether the prompts came with the batch or are drawn afterwards.
     bare, bare_rng = dataclasses.replace(trainer.source, prompts=None)(2)
-    args = (trainer.config.prompts, trainer.config.loss_weights)
-    carried, _ = step_loss(trainer.model, trainer.processor, with_prompts, rng, *args)
-    drawn_here, _ = step_loss(trainer.model, trainer.processor, bare, bare_rng, *args)
-    assert float(carried.detach()) == float(drawn_here.detach())
+    drawn_after = training_arrays(bare, trainer.processor, trainer.config.prompts, bare_rng)
+    carried = trainer.arrays_for_step(2)
+    assert drawn_after.keys() == carried.keys()
+    for name, value in carried.items():
+        np.testing.assert_array_equal(drawn_after[name], value, err_msg=name)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -341,8 +329,8 @@ def test_default_recipe_learns_a_fixed_batch(tmp_path):
     torch.manual_seed(0)
     config = default_train_config(batch_size=2, prompts_per_image=2, warmup_steps=1, total_steps=1000)
     trainer = Trainer(build_default_model(0), config, tmp_path)
-    batch, _ = trainer.batch_for_step(0)
-    trainer.batch_for_step = lambda step: (batch, np.random.default_rng(0))  # the batch carries its prompts
+    arrays = trainer.arrays_for_step(0)
+    trainer.arrays_for_step = lambda step: arrays
     logs = [trainer.train_step() for _ in range(RECIPE_STEPS)]
     last = logs[-5:]
     assert np.mean([r["point_iou"] for r in last]) > RECIPE_MIN_IOU

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .base import DatasetItem, TrainingDataset, read_rgb, split
+from .base import DatasetItem, Subset, TrainingDataset, read_rgb, split
 from .coco import CocoInstances, decode_segmentation
 from .folder import FolderInstances, detect_layout
 from .synthetic import SyntheticInstances
@@ -52,6 +52,7 @@ def open_dataset(
 __all__ = [
     "CocoInstances",
     "DatasetItem",
+    "Subset",
     "FolderInstances",
     "SyntheticInstances",
     "TrainingDataset",

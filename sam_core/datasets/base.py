@@ -5,7 +5,7 @@ Shape legend: H x W image size, O objects (instances) in the image.
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from ..image_files import open_oriented, read_rgb
 
-__all__ = ["DatasetItem", "TrainingDataset", "check_index", "open_oriented", "read_rgb", "split"]
+__all__ = ["DatasetItem", "Subset", "TrainingDataset", "check_index", "open_oriented", "read_rgb", "split"]
 
 #: Image file extensions the readers pick up (lower case).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -63,6 +63,24 @@ def check_index(index: int, length: int) -> int:
     if not 0 <= position < length:
         raise IndexError(f"index {index} out of range for a dataset of {length} items")
     return position
+
+
+class Subset:
+    """The items of ``dataset`` at ``indices``, in that order (a training or validation part of ``split``).
+
+    Attributes:
+        dataset: the underlying dataset (its other attributes, e.g. COCO ``categories``, stay reachable there).
+        indices: positions in ``dataset``.
+    """
+
+    def __init__(self, dataset: TrainingDataset, indices: Sequence[int]) -> None:
+        self.dataset, self.indices = dataset, [int(i) for i in indices]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> DatasetItem:
+        return self.dataset[self.indices[check_index(index, len(self.indices))]]
 
 
 def split(dataset: Sized | int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -30,7 +30,8 @@ def save_checkpoint(
         model: a SamModel (anything with ``save_pretrained``).
         processor: saved beside the model, so ``SamProcessor.from_pretrained(directory)`` matches its frame.
         optimizer, scheduler: their ``state_dict()`` go into trainer_state.pt.
-        state: JSON-like trainer bookkeeping (step, segment, train config, ...).
+        state: JSON-like trainer bookkeeping (step, segment, train config, ...): plain types only, so that the
+            state loads with ``torch.load(weights_only=True)``.
     """
     directory = os.fspath(directory)
     staging, retired = directory + ".tmp", directory + ".old"
@@ -49,7 +50,7 @@ def save_checkpoint(
 
 def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
     """The payload written by ``save_checkpoint``: {"optimizer", "scheduler", "trainer"}."""
-    return torch.load(os.path.join(os.fspath(directory), TRAINER_STATE_NAME), map_location="cpu", weights_only=False)
+    return torch.load(os.path.join(os.fspath(directory), TRAINER_STATE_NAME), map_location="cpu", weights_only=True)
 
 
 def has_checkpoint(directory: str | os.PathLike) -> bool:

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-FOCAL_WEIGHT = 20.0
-DICE_WEIGHT = 1.0
-IOU_WEIGHT = 1.0
+from sam_core.training.config import DICE_WEIGHT, FOCAL_WEIGHT, IOU_WEIGHT
 
 
 def sigmoid_focal_loss(

@@ -16,11 +16,10 @@ from __future__ import annotations
 import torch
 
 from sam_core.config import SamConfig
+from sam_core.training.config import LossWeights, PromptMix, TrainConfig
 
 from ..modeling import SamModel
 from .initialization import init_for_training
-from .objective import LossWeights, PromptMix
-from .trainer import TrainConfig
 
 DEFAULT_WIDTH = 64  # vision output_channels == prompt / decoder hidden size == 2 * num_pos_feats
 DEFAULT_IMAGE_SIZE, DEFAULT_PATCH = 256, 8

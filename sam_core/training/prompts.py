@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sam_core.image_transforms import preprocess_shape
+from ..image_transforms import preprocess_shape
 
 POSITIVE, NEGATIVE = 1, 0
 
@@ -34,9 +34,7 @@ def sample_points_in(mask: np.ndarray, count: int, rng: np.random.Generator) -> 
     return pixels[rng.integers(len(pixels), size=count)].astype(np.float64)
 
 
-def sample_negative_points(
-    mask: np.ndarray, count: int, rng: np.random.Generator, margin: float = 0.2
-) -> np.ndarray:
+def sample_negative_points(mask: np.ndarray, count: int, rng: np.random.Generator, margin: float = 0.2) -> np.ndarray:
     """(count, 2) xy points outside ``mask``, within its box grown by ``margin`` of its size (else anywhere).
 
     Raises:
@@ -91,9 +89,7 @@ def jitter_box(
     return np.concatenate([np.minimum(noisy[:2], noisy[2:]), np.maximum(noisy[:2], noisy[2:])])
 
 
-def corrective_point(
-    target: np.ndarray, prediction: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, int]:
+def corrective_point(target: np.ndarray, prediction: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """A point drawn uniformly from the error region of ``prediction``, labelled to correct it.
 
     False negatives (in target, not predicted) give a positive point, false positives a negative one. With no
@@ -114,9 +110,7 @@ def corrective_point(
     return point, POSITIVE if target[int(point[1]), int(point[0])] else NEGATIVE
 
 
-def frame_to_original(
-    xy: np.ndarray, original_size: tuple[int, int], target_size: int, frame_size: int
-) -> np.ndarray:
+def frame_to_original(xy: np.ndarray, original_size: tuple[int, int], target_size: int, frame_size: int) -> np.ndarray:
     """Maps pixel indices of a low-res frame covering the padded model input to original-image pixels.
 
     The frame (``frame_size``^2, e.g. the 256^2 mask logits) spans the padded ``target_size``^2 input; a cell's
