@@ -24,6 +24,7 @@ from .backbones import build_vision_encoder
 from .init import init_sam_weights
 from .mask_decoder import MaskDecoder
 from .prompt_encoder import PositionalEmbedding, PromptEncoder
+from .training.fitting import TrainingMixin
 
 #: Processor outputs that ``model(**inputs)`` accepts and ignores, as transformers does.
 PROCESSOR_ONLY_KEYS = ("original_sizes", "reshaped_input_sizes", "labels")
@@ -61,8 +62,10 @@ def _nchw(value: tf.Tensor | None) -> tf.Tensor | None:
 
 
 @keras.saving.register_keras_serializable(package="dualsam")
-class TFSamModel(keras.Model):
+class TFSamModel(TrainingMixin, keras.Model):
     """Segment Anything: image encoder, prompt encoder and mask decoder.
+
+    Trains with ``compile()`` / ``fit()`` on ``sam_tf.training.tf_dataset`` (see sam_tf.training.fitting).
 
     Args:
         config: the model configuration; the variables map to transformers' SamModel state-dict keys through

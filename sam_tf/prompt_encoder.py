@@ -42,7 +42,9 @@ class PositionalEmbedding(SamLayer):
         if input_shape is not None:
             coordinates = coordinates / tf.constant([input_shape[1], input_shape[0]], dtype=coordinates.dtype)
         coordinates = tf.cast(2 * coordinates - 1, self.positional_embedding.dtype)
-        projected = 2 * math.pi * tf.matmul(coordinates, self.positional_embedding)
+        # tensordot multiplies as one 2-D matmul: TF 2.21's oneDNN kernel for a broadcasting batch matmul
+        # ((B, P, N, 2) @ (2, F)) corrupts the heap for some batch shapes (e.g. B = 8, P = 1).
+        projected = 2 * math.pi * tf.tensordot(coordinates, self.positional_embedding, axes=1)
         return tf.concat([tf.sin(projected), tf.cos(projected)], axis=-1)
 
     def _constructor_config(self) -> dict[str, Any]:
