@@ -17,7 +17,6 @@ The load average is printed before and after: figures from a busy machine are no
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ import time
 
 from machine import load_line, machine_line
 from PIL import Image
+
+from sam_core.atomic import write_json
 
 SIZES = [(480, 640), (640, 480), (768, 1024), (300, 900), (1080, 1920), (512, 512)]
 
@@ -137,8 +138,7 @@ def main() -> None:
             print("\n".join(report(f"ViT-B-sized model, {args.vitb_images} images", results["ViT-B"])))
     print(load_line("after"))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ are reported too.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 from machine import load_line, machine_line
+
+from sam_core.atomic import write_json
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, for tests.helpers
 
@@ -136,8 +137,7 @@ def main() -> None:
             print("\n".join(report(title, results[title])), flush=True)
     print(load_line("after"))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(results, handle, indent=2)
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

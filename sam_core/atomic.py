@@ -1,12 +1,14 @@
-"""Atomic file writes: write to a temporary file in the same directory, then rename over the target."""
+"""Atomic file writes: write to a temporary file in the same directory, then rename over the target (and the same
+for whole directories)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -53,3 +55,19 @@ def write_json(path: str | os.PathLike, content: Any, *, sort_keys: bool = False
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(json_text(content, sort_keys=sort_keys))
+
+
+def replace_directory(directory: str | os.PathLike, write: Callable[[str], None]) -> str:
+    """Replaces ``directory`` by a complete new one: ``write(staging)`` fills ``directory + ".tmp"``, which then takes
+    the old one's place by renames (the old one is kept as ``.old`` until then), so a crash leaves either the old or
+    the new directory, never a half-written one. Returns ``directory``."""
+    directory = os.fspath(directory)
+    staging, retired = directory + ".tmp", directory + ".old"
+    for leftover in (staging, retired):
+        shutil.rmtree(leftover, ignore_errors=True)
+    write(staging)
+    if os.path.isdir(directory):
+        os.replace(directory, retired)
+    os.replace(staging, directory)
+    shutil.rmtree(retired, ignore_errors=True)
+    return directory

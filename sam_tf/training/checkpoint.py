@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any
 
 import keras
 import numpy as np
 
-from sam_core.atomic import write_json
+from sam_core.atomic import replace_directory, write_json
 from sam_core.processing import SamProcessor
 
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -42,21 +41,15 @@ def save_checkpoint(
         optimizer: its variables go into optimizer_state.npz (None: no optimizer state).
         state: JSON-ready trainer bookkeeping (step, segment, train config, ...).
     """
-    directory = os.fspath(directory)
-    staging, retired = directory + ".tmp", directory + ".old"
-    for leftover in (staging, retired):
-        shutil.rmtree(leftover, ignore_errors=True)
-    model.save_pretrained(staging)
-    if processor is not None:
-        processor.save_pretrained(staging)
-    if optimizer is not None:
-        np.savez(os.path.join(staging, OPTIMIZER_STATE_NAME), **optimizer_arrays(optimizer))
-    write_json(os.path.join(staging, TRAINER_STATE_NAME), state, sort_keys=True)
-    if os.path.isdir(directory):
-        os.replace(directory, retired)
-    os.replace(staging, directory)
-    shutil.rmtree(retired, ignore_errors=True)
-    return directory
+    def write(staging: str) -> None:
+        model.save_pretrained(staging)
+        if processor is not None:
+            processor.save_pretrained(staging)
+        if optimizer is not None:
+            np.savez(os.path.join(staging, OPTIMIZER_STATE_NAME), **optimizer_arrays(optimizer))
+        write_json(os.path.join(staging, TRAINER_STATE_NAME), state, sort_keys=True)
+
+    return replace_directory(directory, write)
 
 
 def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:

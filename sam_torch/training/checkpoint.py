@@ -5,11 +5,11 @@ state needed to resume exactly. A checkpoint directory is replaced atomically (w
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 import torch
 
+from sam_core.atomic import replace_directory
 from sam_core.processing import SamProcessor
 
 TRAINER_STATE_NAME = "trainer_state.pt"
@@ -33,19 +33,13 @@ def save_checkpoint(
         state: JSON-like trainer bookkeeping (step, segment, train config, ...): plain types only, so that the
             state loads with ``torch.load(weights_only=True)``.
     """
-    directory = os.fspath(directory)
-    staging, retired = directory + ".tmp", directory + ".old"
-    for leftover in (staging, retired):
-        shutil.rmtree(leftover, ignore_errors=True)
-    model.save_pretrained(staging)
-    processor.save_pretrained(staging)
-    payload = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "trainer": state}
-    torch.save(payload, os.path.join(staging, TRAINER_STATE_NAME))
-    if os.path.isdir(directory):
-        os.replace(directory, retired)
-    os.replace(staging, directory)
-    shutil.rmtree(retired, ignore_errors=True)
-    return directory
+    def write(staging: str) -> None:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        payload = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "trainer": state}
+        torch.save(payload, os.path.join(staging, TRAINER_STATE_NAME))
+
+    return replace_directory(directory, write)
 
 
 def load_trainer_state(directory: str | os.PathLike) -> dict[str, Any]:
