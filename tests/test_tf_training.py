@@ -50,6 +50,7 @@ def adamw() -> keras.optimizers.AdamW:
     return keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=0.05, epsilon=EPSILON, global_clipnorm=1.0)
 
 
+@pytest.mark.slow  # XLA compiles the whole train step: over a minute on 2 cores, run by make test-slow
 def test_jit_compiled_train_step_equals_eager():
     arrays = source().arrays(1)
     assert "corrective_uniforms" in arrays and "input_boxes" in arrays
