@@ -43,7 +43,7 @@ DESCRIPTION = (
 #: the generator's signature (``dualsam.generate.AMG_DEFAULTS``: Meta's defaults).
 AMG_HELP: dict[str, str] = {
     "points_per_side": "grid points along each image side",
-    "points_per_batch": "points decoded together (memory vs speed)",
+    "points_per_batch": "points decoded together (auto: as many as 64 MB of low-res logits hold)",
     "pred_iou_thresh": "keep masks whose predicted IoU is above this",
     "stability_score_thresh": "keep masks at least this stable",
     "stability_score_offset": "logit offset of the stability score",
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     for dest, text in AMG_HELP.items():
         default = AMG_DEFAULTS[dest]
         kind = float if isinstance(default, float) else int
-        shown = f"{default:.4g}" if kind is float else default
+        shown = "auto" if default is None else f"{default:.4g}" if kind is float else default
         flag = "--" + dest.replace("_", "-")
         metavar = "N" if kind is int else "X"
         amg.add_argument(flag, dest=dest, type=kind, default=default, metavar=metavar, help=f"{text} (default {shown})")

@@ -11,6 +11,7 @@ grid, L low-res mask side (4 g), S input side.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -76,3 +77,60 @@ def as_backend(model: Any) -> PredictionBackend:
         f"{type(model).__module__}.{type(model).__name__}; wrap a transformers SamModel / TFSamModel with "
         "sam_torch.ModelBackend(model) / sam_tf.TFModelBackend(model)"
     )
+
+
+#: The most bytes of one decoder call's largest per-prompt activations. Every prompt carries the image-sized keys
+#: (C x g x g) and the upscaled mask features (C/8 x 4g x 4g, twice as many values) through the decoder, so one call
+#: on a large batch of prompts makes arrays of hundreds of MB: on the CPU each such array costs fresh pages (slower
+#: than the arithmetic on it), where arrays under this size are reused. The model backends decode in slices of
+#: prompts under it (2 prompts at a time for SAM's 256 x 64 x 64 embeddings, 32 for the default model's).
+DECODE_SLICE_BYTES = 16 * 2**20
+
+
+def prompt_slices(count: int, embedding_shape: tuple[int, ...]) -> list[slice]:
+    """Slices of ``count`` prompts whose decoder activations stay under DECODE_SLICE_BYTES.
+
+    Args:
+        count: P, the number of prompts per image.
+        embedding_shape: (B, C, g, g), the image embeddings' shape.
+    """
+    channels, grid = int(embedding_shape[1]), int(embedding_shape[-1])
+    size = max(1, DECODE_SLICE_BYTES // (2 * channels * grid * grid * 4))
+    return [slice(start, min(start + size, count)) for start in range(0, max(count, 1), size)]
+
+
+def decode_in_slices(
+    decode_once: Callable[..., tuple[np.ndarray, np.ndarray]],
+    embeddings: Any,
+    *,
+    points: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    boxes: np.ndarray | None = None,
+    masks: np.ndarray | None = None,
+    multimask_output: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`PredictionBackend.decode` through ``decode_once`` (one decoder call, the same arguments) on slices of
+    the prompts (see :func:`prompt_slices`); the outputs are concatenated along the prompt axis.
+
+    Returns:
+        (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
+    """
+    count = next((int(a.shape[1]) for a in (points, boxes) if a is not None), 1)
+    slices = prompt_slices(count, tuple(embeddings.shape))
+    if len(slices) == 1:
+        return decode_once(
+            embeddings, points=points, labels=labels, boxes=boxes, masks=masks, multimask_output=multimask_output
+        )
+    cut = lambda a, part: None if a is None else a[:, part]  # noqa: E731
+    parts = [
+        decode_once(
+            embeddings,
+            points=cut(points, part),
+            labels=cut(labels, part),
+            boxes=cut(boxes, part),
+            masks=masks,
+            multimask_output=multimask_output,
+        )
+        for part in slices
+    ]
+    return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)

@@ -8,12 +8,16 @@ Per crop and per batch of points, the work is ordered so that memory stays bound
    without upscaling (MaskUpscaler.count_bounds); a mask whose score is surely below the threshold is dropped
    at low res. The decision is exact: only masks that would fail Meta's full-size test are dropped.
 3. Everything else (the exact stability score, binarization, box, crop-edge test) depends on the upscaled
-   pixels, so the remaining masks are upscaled in chunks of at most UPSCALE_CHUNK_BYTES of bool masks (the
-   float32 logits in pieces of MaskUpscaler.chunks, counted and binarized as they come), filtered, and kept
-   only as RLE.
+   pixels, so the remaining masks are upscaled in chunks of at most UPSCALE_CHUNK_BYTES of bool masks, held as
+   their columns (the float32 logits come in blocks of columns from MaskUpscaler.column_chunks, counted and
+   binarized as they come). Each chunk is reduced at once to runs, boxes and RLE in the image frame
+   (amg.column_runs), filtered, and kept only as RLE with compact counts, its box and scores.
+4. The box NMS runs on the boxes once every batch of the crop is done; only then are the survivors' masks
+   decoded, and only as far as the output mode needs.
 
 Nothing ever holds a full-resolution mask for every grid point, nor full-resolution float logits: at most one
-chunk of bool masks and one piece of logits, plus the RLEs.
+chunk of bool masks and one block of logits, plus the RLEs of the masks that passed the filters (about 4 bytes
+a run). The decoder's working memory is bounded by the backend (it decodes a batch in slices of prompts).
 
 Shape legend: H/W image size, h/w crop size, P points per batch, K masks per point (3), L low-res side (256).
 """
@@ -28,9 +32,10 @@ from typing import Any
 import numpy as np
 
 from .amg.crops import crop_boxes_and_layers
-from .amg.filtering import crop_nms_scores, filter_crop_masks, iou_keep, upscale_masks_and_stability
+from .amg.filtering import crop_nms_scores, filter_column_masks, iou_keep, upscale_columns_and_stability
 from .amg.grids import build_all_layer_point_grids
 from .amg.nms import batched_nms
+from .amg.packed_rle import PackedRle
 from .amg.regions import postprocess_small_regions
 from .amg.rle import area_from_rle, coco_encode_rle, rle_to_mask
 from .amg.scoring import box_xyxy_to_xywh
@@ -38,18 +43,23 @@ from .amg.transforms import scale_coords
 from .predictor import MASK_THRESHOLD, SamPredictor, _as_rgb_array
 
 #: The most bytes of full-resolution bool masks upscaled and filtered at once (their float32 logits are produced in
-#: smaller pieces, see MaskUpscaler.chunks).
+#: smaller pieces, see MaskUpscaler.column_chunks).
 UPSCALE_CHUNK_BYTES = 16 * 2**20
+#: The most bytes of one batch's low-res logits (3 masks a point) when points_per_batch is None.
+BATCH_LOW_RES_BYTES = 64 * 2**20
+#: The most bytes of low-res logits whose stability bounds are computed at once.
+BOUNDS_CHUNK_BYTES = 8 * 2**20
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
 
 
 class _MaskSet:
-    """Column store of surviving masks: RLEs plus per-mask arrays, filtered and concatenated together."""
+    """Column store of surviving masks: RLEs (packed until the NMS is done) plus per-mask arrays, filtered and
+    concatenated together."""
 
     FIELDS = ("boxes", "iou_preds", "stability", "points", "crop_boxes")
 
     def __init__(self) -> None:
-        self.rles: list[dict] = []
+        self.rles: list[PackedRle | dict] = []
         self.boxes = np.zeros((0, 4), dtype=np.int64)
         self.iou_preds = np.zeros(0, dtype=np.float32)
         self.stability = np.zeros(0, dtype=np.float32)
@@ -82,7 +92,9 @@ class SamAutomaticMaskGenerator:
     Args (Meta's parameters and defaults):
         model: a ``sam_torch.SamModel`` or ``sam_tf.TFSamModel``.
         points_per_side: grid points along each side of the image (layer 0); None when point_grids is given.
-        points_per_batch: points decoded together.
+        points_per_batch: points decoded together; None: as many as fit BATCH_LOW_RES_BYTES of low-res logits (85
+            for SAM's 256 x 256 logits, 341 for the default model's). The decoder works on slices of a batch and the
+            full-size work on chunks of it, so the batch only sets how many low-res logits are held at once.
         pred_iou_thresh: keep masks whose predicted IoU is above this.
         stability_score_thresh: keep masks whose stability score is at least this.
         stability_score_offset: the logit offset of the stability score.
@@ -102,7 +114,7 @@ class SamAutomaticMaskGenerator:
         self,
         model: Any,
         points_per_side: int | None = 32,
-        points_per_batch: int = 64,
+        points_per_batch: int | None = None,
         pred_iou_thresh: float = 0.88,
         stability_score_thresh: float = 0.95,
         stability_score_offset: float = 1.0,
@@ -120,7 +132,8 @@ class SamAutomaticMaskGenerator:
             raise ValueError("Exactly one of points_per_side and point_grids must be given (set the other to None).")
         if not isinstance(crop_n_layers, (int, np.integer)) or isinstance(crop_n_layers, bool) or crop_n_layers < 0:
             raise ValueError(f"crop_n_layers must be a non-negative integer, got {crop_n_layers!r}")
-        _check_positive_int("points_per_batch", points_per_batch)
+        if points_per_batch is not None:
+            _check_positive_int("points_per_batch", points_per_batch)
         _check_positive_int("crop_n_points_downscale_factor", crop_n_points_downscale_factor)
         if points_per_side is not None:
             _check_positive_int("points_per_side", points_per_side)
@@ -144,6 +157,9 @@ class SamAutomaticMaskGenerator:
 
             _label(np.zeros((1, 1), dtype=bool))
         self.predictor = SamPredictor(model)
+        if points_per_batch is None:
+            low_res = self.predictor.backend.low_res_size
+            points_per_batch = max(1, BATCH_LOW_RES_BYTES // (3 * 4 * low_res * low_res))
         self.points_per_batch = int(points_per_batch)
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -185,6 +201,7 @@ class SamAutomaticMaskGenerator:
         """
         image = _as_rgb_array(image, "RGB")
         masks = self._generate_masks(image, image_embedding)
+        masks.rles = [packed.unpack() for packed in masks.rles]  # only the masks that the NMS kept
         if self.min_mask_region_area > 0 and len(masks):
             nms_thresh = max(self.box_nms_thresh, self.crop_nms_thresh)
             keep, masks.rles, masks.boxes = postprocess_small_regions(
@@ -198,10 +215,9 @@ class SamAutomaticMaskGenerator:
         rle = masks.rles[index]
         if self.output_mode == "binary_mask":
             segmentation = rle_to_mask(rle)
-        elif self.output_mode == "coco_rle":
-            segmentation = coco_encode_rle(rle)
         else:
-            segmentation = rle
+            rle = {"size": list(rle["size"]), "counts": np.asarray(rle["counts"]).tolist()}  # Meta's plain lists
+            segmentation = coco_encode_rle(rle) if self.output_mode == "coco_rle" else rle
         return {
             "segmentation": segmentation,
             "area": area_from_rle(rle),
@@ -242,9 +258,7 @@ class SamAutomaticMaskGenerator:
             masks.filter(keep)
         return masks
 
-    def _process_crop(
-        self, image: np.ndarray, crop_box: list[int], layer: int, bar, embedding: Any = None
-    ) -> _MaskSet:
+    def _process_crop(self, image: np.ndarray, crop_box: list[int], layer: int, bar, embedding: Any = None) -> _MaskSet:
         x0, y0, x1, y1 = crop_box
         cropped = image[y0:y1, x0:x1]
         crop_size = cropped.shape[:2]
@@ -272,9 +286,11 @@ class SamAutomaticMaskGenerator:
         bounds both counts from the low-res logits, so inner_upper / outer_lower bounds the score from above
         (float32 division is monotone, as in the exact test). No inner pixel at all means a score of 0 or 0/0.
         """
-        upscaler = self.predictor.upscaler
-        _, inner_upper = upscaler.count_bounds(low_res, MASK_THRESHOLD + self.stability_score_offset)
-        outer_lower, _ = upscaler.count_bounds(low_res, MASK_THRESHOLD - self.stability_score_offset)
+        upscaler, offset = self.predictor.upscaler, self.stability_score_offset
+        step = max(1, BOUNDS_CHUNK_BYTES // (4 * low_res[0].size))  # count_bounds holds several times its input
+        pieces = [low_res[start : start + step] for start in range(0, len(low_res), step)]
+        inner_upper = np.concatenate([upscaler.count_bounds(piece, MASK_THRESHOLD + offset)[1] for piece in pieces])
+        outer_lower = np.concatenate([upscaler.count_bounds(piece, MASK_THRESHOLD - offset)[0] for piece in pieces])
         with np.errstate(divide="ignore", invalid="ignore"):
             bound = inner_upper.astype(np.float32) / outer_lower.astype(np.float32)
         surely_unstable = (inner_upper == 0) | ((outer_lower > 0) & (bound < np.float32(self.stability_score_thresh)))
@@ -293,15 +309,15 @@ class SamAutomaticMaskGenerator:
         if self.stability_score_thresh > 0.0 and len(candidates):
             candidates = candidates[self._may_be_stable(low_res[candidates])]
         crop_h, crop_w = predictor.original_size
-        chunk = max(1, UPSCALE_CHUNK_BYTES // (crop_h * crop_w))
+        chunk = max(1, UPSCALE_CHUNK_BYTES // ((crop_h + 2) * crop_w))
         masks = _MaskSet()
         for start in range(0, len(candidates), chunk):
             index = candidates[start : start + chunk]
-            binary, stability = upscale_masks_and_stability(
+            columns, stability = upscale_columns_and_stability(
                 predictor.upscaler, low_res[index], MASK_THRESHOLD, self.stability_score_offset
             )
-            kept = filter_crop_masks(
-                binary,
+            kept = filter_column_masks(
+                columns,
                 stability,
                 iou[index],
                 crop_box=crop_box,
@@ -309,7 +325,8 @@ class SamAutomaticMaskGenerator:
                 stability_score_thresh=self.stability_score_thresh,
             )
             part = _MaskSet()
-            part.rles, part.boxes, part.iou_preds = kept.rles, kept.boxes, kept.iou_scores
+            part.rles = [PackedRle.pack(rle) for rle in kept.rles]
+            part.boxes, part.iou_preds = kept.boxes, kept.iou_scores
             part.stability = kept.stability
             part.points = points[index[kept.indices] // per_point]
             part.crop_boxes = np.zeros((len(kept.rles), 4), dtype=np.int64)

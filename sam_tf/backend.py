@@ -9,8 +9,14 @@ grid, L low-res mask side (4 g), S input side.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
+
+from sam_core.backend import decode_in_slices
+from sam_core.validation import check_prompt_values
 
 
 class ModelBackend:
@@ -56,18 +62,104 @@ class ModelBackend:
         masks: np.ndarray | None = None,
         multimask_output: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the prompt encoder and mask decoder once (see ``sam_core.backend.PredictionBackend.decode``).
+        """Runs the prompt encoder and mask decoder (see ``sam_core.backend.PredictionBackend.decode``), on slices
+        of the prompts that keep the decoder's arrays small (``sam_core.backend.prompt_slices``).
 
         Returns:
             (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
         """
-        outputs = self.model(
-            image_embeddings=embeddings,
-            input_points=self._to_native(None if points is None else points.astype(np.float32)),
-            input_labels=self._to_native(None if labels is None else labels.astype(np.int64)),
-            input_boxes=self._to_native(None if boxes is None else boxes.astype(np.float32)),
-            input_masks=self._to_native(None if masks is None else masks.astype(np.float32)),
-            multimask_output=bool(multimask_output),
+        return decode_in_slices(
+            self._decode_once,
+            embeddings,
+            points=points,
+            labels=labels,
+            boxes=boxes,
+            masks=masks,
+            multimask_output=multimask_output,
         )
-        logits = np.asarray(outputs.pred_masks, dtype=np.float32)
-        return logits, np.asarray(outputs.iou_scores, dtype=np.float32)
+
+    def _decode_once(
+        self,
+        embeddings: tf.Tensor,
+        *,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+        masks: np.ndarray | None,
+        multimask_output: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One call of the model on (B, P', ...) prompts: eagerly the first times, then as a traced graph (see
+        DecoderGraphs)."""
+        check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)  # a graph cannot check them
+        inputs = {
+            "input_points": None if points is None else points.astype(np.float32),
+            "input_labels": None if labels is None else labels.astype(np.int32),
+            "input_boxes": None if boxes is None else boxes.astype(np.float32),
+            "input_masks": None if masks is None else masks.astype(np.float32),
+        }
+        inputs = {name: self._to_native(value) for name, value in inputs.items() if value is not None}
+        run = DecoderGraphs.of(self.model).get(tuple(inputs), bool(multimask_output), embeddings)
+        logits, scores = run(embeddings, *inputs.values())
+        return np.asarray(logits, dtype=np.float32), np.asarray(scores, dtype=np.float32)
+
+
+#: Calls of a kind that DecoderGraphs runs eagerly before tracing it.
+EAGER_CALLS = 10
+
+
+class DecoderGraphs:
+    """A model's prompt encoder + mask decoder call as tf.functions, one per kind of call (which prompt inputs are
+    given, one or three masks), shared by every backend of the model.
+
+    Keras runs a decoder call eagerly in ~0.3 s of Python dispatch whatever its size; the traced graph takes a few
+    ms. A trace takes a few seconds, about as long as EAGER_CALLS eager calls, so a kind of call runs eagerly that
+    many times (a few predictions, a small image's mask generation do not pay it) and is then traced, with unknown
+    batch, prompt and point counts (one trace serves them all).
+
+    Args:
+        model: a sam_tf.TFSamModel (or transformers' TFSamModel); held weakly.
+    """
+
+    _by_model: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def __init__(self, model: tf.keras.Model) -> None:
+        self._model = weakref.ref(model)
+        self._graphs: dict[tuple, Callable[..., tuple]] = {}
+        self._calls: dict[tuple, int] = {}
+
+    @classmethod
+    def of(cls, model: tf.keras.Model) -> DecoderGraphs:
+        if model not in cls._by_model:
+            cls._by_model[model] = cls(model)
+        return cls._by_model[model]
+
+    def get(self, names: tuple[str, ...], multimask_output: bool, embeddings: tf.Tensor) -> Callable[..., tuple]:
+        """The call for inputs ``names`` (in order, after the embeddings) returning (pred_masks, iou_scores)."""
+        key = (names, multimask_output)
+        if key not in self._graphs:
+            self._calls[key] = self._calls.get(key, 0) + 1
+            if self._calls[key] <= EAGER_CALLS:
+                return lambda *tensors: self._call(names, multimask_output, *tensors)
+            specs = [tf.TensorSpec((None, *embeddings.shape[1:]), embeddings.dtype)]
+            specs += [_input_spec(name, low_res_size=4 * int(embeddings.shape[-1])) for name in names]
+            self._graphs[key] = tf.function(
+                lambda *tensors: self._call(names, multimask_output, *tensors), input_signature=specs
+            )
+        return self._graphs[key]
+
+    def _call(self, names: tuple[str, ...], multimask_output: bool, embeddings, *tensors) -> tuple:
+        outputs = self._model()(
+            image_embeddings=embeddings, **dict(zip(names, tensors)), multimask_output=multimask_output
+        )
+        return outputs.pred_masks, outputs.iou_scores
+
+
+def _input_spec(name: str, low_res_size: int) -> tf.TensorSpec:
+    """The traced signature of a prompt input (B, P and N unknown)."""
+    shapes = {
+        "input_points": ((None, None, None, 2), tf.float32),
+        "input_labels": ((None, None, None), tf.int32),
+        "input_boxes": ((None, None, 4), tf.float32),
+        "input_masks": ((None, 1, low_res_size, low_res_size), tf.float32),
+    }
+    return tf.TensorSpec(*shapes[name])

@@ -36,7 +36,10 @@ class MaskDecoder(SamLayer):
         self.activation = keras.layers.Activation("gelu", name="activation")
         self.output_hypernetworks_mlps = [
             FeedForward(
-                input_dim=hidden, hidden_dim=hidden, output_dim=hidden // 8, num_layers=3,
+                input_dim=hidden,
+                hidden_dim=hidden,
+                output_dim=hidden // 8,
+                num_layers=3,
                 name=f"output_hypernetworks_mlps_{i}",
             )
             for i in range(self.num_mask_tokens)
@@ -120,11 +123,9 @@ class MaskDecoder(SamLayer):
         if sparse_prompt_embeddings is not None:
             tokens = tf.concat([tokens, tf.cast(sparse_prompt_embeddings, tokens.dtype)], axis=2)
 
-        image_embeddings = tf.repeat(image_embeddings + dense_prompt_embeddings, prompts, axis=0)
-        image_positional_embeddings = tf.repeat(image_positional_embeddings, prompts, axis=0)
         queries, keys, block_outputs = self.transformer(
             tokens,
-            image_embeddings,
+            image_embeddings + dense_prompt_embeddings,
             image_positional_embeddings,
             attention_similarity=attention_similarity,
             target_embedding=target_embedding,
@@ -132,6 +133,7 @@ class MaskDecoder(SamLayer):
         iou_token_out = queries[:, :, 0, :]
         mask_tokens_out = queries[:, :, 1 : 1 + self.num_mask_tokens, :]
 
+        keys = tf.broadcast_to(keys, (batch, prompts, tf.shape(keys)[2], keys.shape[-1]))
         grid = tf.reshape(keys, (-1, *image_embeddings.shape[1:]))
         upscaled = self.activation(self.upscale_layer_norm(self.upscale_conv1(grid)))
         upscaled = self.activation(self.upscale_conv2(upscaled))

@@ -43,11 +43,12 @@ class Attention(SamLayer):
             layer.build((None, self.hidden_size))
         self.out_proj.build((None, self.internal_dim))
 
-    def _separate_heads(self, hidden_states: tf.Tensor) -> tf.Tensor:
-        """(B, P, T, D) -> (B*P, heads, T, D/heads)."""
+    def _separate_heads(self, hidden_states: tf.Tensor, prompts: tf.Tensor) -> tf.Tensor:
+        """(B, P or 1, T, D) -> (B*P, heads, T, D/heads); a prompt axis of 1 is repeated P times."""
         shape = tf.shape(hidden_states)
         heads = self.num_attention_heads
-        split = tf.reshape(hidden_states, (shape[0] * shape[1], shape[2], heads, self.internal_dim // heads))
+        hidden_states = tf.broadcast_to(hidden_states, (shape[0], prompts, shape[2], shape[3]))
+        split = tf.reshape(hidden_states, (shape[0] * prompts, shape[2], heads, self.internal_dim // heads))
         return tf.transpose(split, (0, 2, 1, 3))
 
     def call(
@@ -59,19 +60,27 @@ class Attention(SamLayer):
     ) -> tf.Tensor:
         """(B, P, Q, C) queries over (B, P, K, C) keys/values -> (B, P, Q, C).
 
+        Either side may have a prompt axis of 1, shared by the P prompts of the other side (the image before the
+        first block's image-to-token attention): its projections are computed once. Keys shared by every prompt
+        take all the prompts' queries as one sequence of P*Q queries (the same per-query softmax).
+
         Args:
             attention_similarity: an additive logit bias broadcastable to (B*P, heads, Q, K) (PerSAM).
         """
         shape = tf.shape(query)
-        query = self._separate_heads(self.q_proj(query))
-        key = self._separate_heads(self.k_proj(key))
-        value = self._separate_heads(self.v_proj(value))
+        prompts = tf.maximum(shape[1], tf.shape(key)[1])
+        if key.shape[1] == 1 and query.shape[1] != 1 and attention_similarity is None:
+            folded = self.call(tf.reshape(query, (shape[0], 1, -1, query.shape[-1])), key, value)
+            return tf.reshape(folded, (shape[0], prompts, shape[2], self.hidden_size))
+        query = self._separate_heads(self.q_proj(query), prompts)
+        key = self._separate_heads(self.k_proj(key), prompts)
+        value = self._separate_heads(self.v_proj(value), prompts)
         scale = (self.internal_dim // self.num_attention_heads) ** -0.5
         logits = tf.matmul(query, key, transpose_b=True) * scale
         if attention_similarity is not None:
             logits = logits + attention_similarity
         output = tf.matmul(tf.nn.softmax(logits, axis=-1), value)
-        output = tf.reshape(tf.transpose(output, (0, 2, 1, 3)), (shape[0], shape[1], -1, self.internal_dim))
+        output = tf.reshape(tf.transpose(output, (0, 2, 1, 3)), (shape[0], prompts, -1, self.internal_dim))
         return self.out_proj(output)
 
     def _constructor_config(self) -> dict[str, Any]:
@@ -128,7 +137,10 @@ class TwoWayAttentionBlock(SamLayer):
         key_point_embedding: tf.Tensor,
         attention_similarity: tf.Tensor | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """Returns the new (B, P, Q, C) queries, (B, P, K, C) keys, and the image-to-token attention output."""
+        """Returns the new (B, P, Q, C) queries, (B, P, K, C) keys, and the image-to-token attention output.
+
+        The keys may come as (B, 1, K, C), shared by the P prompts (the first block); they leave per prompt.
+        """
         if self.skip_first_layer_pe:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -137,14 +149,13 @@ class TwoWayAttentionBlock(SamLayer):
         queries = self.layer_norm1(queries)
 
         query = queries + query_point_embedding
-        key = keys + key_point_embedding
+        key = keys + key_point_embedding  # the keys do not change before the image-to-token attention
         queries = queries + self.cross_attn_token_to_image(query, key, keys, attention_similarity=attention_similarity)
         queries = self.layer_norm2(queries)
 
         queries = self.layer_norm3(queries + self.mlp(queries))
 
         query = queries + query_point_embedding
-        key = keys + key_point_embedding
         attn_out = self.cross_attn_image_to_token(key, query, queries)
         keys = self.layer_norm4(keys + attn_out)
         return queries, keys, attn_out
@@ -198,14 +209,16 @@ class TwoWayTransformer(SamLayer):
 
         Args:
             point_embeddings: (B, P, Q, C) output and prompt tokens.
-            image_embeddings: (B*P, h, w, C).
-            image_positional_embeddings: (B*P, h, w, C).
+            image_embeddings: (B, h, w, C), shared by the P prompts of each image (nothing image-sized is repeated
+                per prompt before the first block makes the keys differ).
+            image_positional_embeddings: (B, h, w, C).
             attention_similarity: additive token-to-image logit bias (PerSAM).
             target_embedding: added to the queries before every block (PerSAM); the first addition also reaches
                 the query positional embedding, as in transformers.
 
         Returns:
-            (B, P, Q, C) queries, (B*P, 1, K, C) keys, and each block's image-to-token attention output.
+            (B, P, Q, C) queries, (B, P, K, C) keys (B, 1, K, C without blocks), and each block's image-to-token
+            attention output as (B*P, 1, K, C), transformers' layout.
         """
         channels = image_embeddings.shape[-1]
         keys = tf.reshape(image_embeddings, (tf.shape(image_embeddings)[0], 1, -1, channels))
@@ -220,7 +233,7 @@ class TwoWayTransformer(SamLayer):
             queries, keys, attn_out = layer(
                 queries, keys, point_embeddings, key_pe, attention_similarity=attention_similarity
             )
-            block_outputs.append(attn_out)
+            block_outputs.append(tf.reshape(attn_out, (-1, 1, tf.shape(attn_out)[2], channels)))
         query = queries + point_embeddings
         key = keys + key_pe
         queries = self.layer_norm_final_attn(queries + self.final_attn_token_to_image(query, key, keys))

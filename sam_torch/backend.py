@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from sam_core.backend import decode_in_slices
+
 
 class ModelBackend:
     """Runs a torch SAM model's image encoder and mask decoder on numpy inputs, without autograd.
@@ -60,11 +62,33 @@ class ModelBackend:
         masks: np.ndarray | None = None,
         multimask_output: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the prompt encoder and mask decoder once (see ``sam_core.backend.PredictionBackend.decode``).
+        """Runs the prompt encoder and mask decoder (see ``sam_core.backend.PredictionBackend.decode``), on slices
+        of the prompts that keep the decoder's arrays small (``sam_core.backend.prompt_slices``).
 
         Returns:
             (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
         """
+        return decode_in_slices(
+            self._decode_once,
+            embeddings,
+            points=points,
+            labels=labels,
+            boxes=boxes,
+            masks=masks,
+            multimask_output=multimask_output,
+        )
+
+    def _decode_once(
+        self,
+        embeddings: torch.Tensor,
+        *,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+        masks: np.ndarray | None,
+        multimask_output: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One call of the model on (B, P', ...) prompts."""
         with torch.no_grad():
             outputs = self.model(
                 image_embeddings=embeddings,

@@ -100,15 +100,18 @@ class MaskDecoder(nn.Module):
         if sparse_prompt_embeddings is not None:
             tokens = torch.cat([tokens, sparse_prompt_embeddings.to(tokens.dtype)], dim=2)
 
-        image_embeddings = (image_embeddings + dense_prompt_embeddings).repeat_interleave(prompts, 0)
-        image_positional_embeddings = image_positional_embeddings.repeat_interleave(prompts, 0)
         queries, keys, block_outputs = self.transformer(
-            tokens, image_embeddings, image_positional_embeddings, attention_similarity, target_embedding
+            tokens,
+            image_embeddings + dense_prompt_embeddings,
+            image_positional_embeddings,
+            attention_similarity,
+            target_embedding,
         )
         iou_token_out = queries[:, :, 0, :]
         mask_tokens_out = queries[:, :, 1 : 1 + self.num_mask_tokens, :]
 
-        grid = keys.transpose(2, 3).reshape(batch * prompts, channels, height, width)
+        keys = keys.expand(batch, prompts, *keys.shape[2:])
+        grid = keys.reshape(batch * prompts, height, width, channels).permute(0, 3, 1, 2)  # channels-last, no copy
         upscaled = self.activation(self.upscale_layer_norm(self.upscale_conv1(grid)))
         upscaled = self.activation(self.upscale_conv2(upscaled))
         hyper_in = torch.stack(

@@ -149,13 +149,13 @@ def test_bounded_memory_chunks_do_not_change_results(synthetic, image, monkeypat
     expected = SamAutomaticMaskGenerator(synthetic, **kwargs).generate(image)
     largest = []
 
-    original = MaskUpscaler.__call__
+    original = MaskUpscaler.column_chunks
 
-    def recording_call(self, logits):
-        largest.append(int(np.prod(logits.shape[:-2])))
+    def recording_chunks(self, logits):
+        largest.append(len(logits))
         return original(self, logits)
 
-    monkeypatch.setattr(MaskUpscaler, "__call__", recording_call)
+    monkeypatch.setattr(MaskUpscaler, "column_chunks", recording_chunks)
     monkeypatch.setattr(mask_generator_module, "UPSCALE_CHUNK_BYTES", 1)
     chunked = SamAutomaticMaskGenerator(synthetic, **kwargs).generate(image)
     assert max(largest) == 1

@@ -13,9 +13,9 @@ import pytest
 
 from dualsam import overlay
 from sam_core.amg import upscale
-from sam_core.amg.filtering import upscale_masks_and_stability
+from sam_core.amg.filtering import upscale_columns_and_stability
 from sam_core.amg.rle_columns import ColumnRle
-from sam_core.amg.scoring import stability_score
+from sam_core.amg.scoring import stability_from_counts, stability_score
 from sam_core.image_transforms import preprocess_shape
 from sam_core.predictor import SamPredictor
 from tests.helpers.images import synthetic_image
@@ -26,6 +26,9 @@ HEIGHT, WIDTH = 2000, 3000
 SMALL_BUDGET = 2**20
 #: float32 rounding of logits of magnitude ~16 summed in another order (a few ulps of 2e-6).
 ROUNDING_ATOL = 1e-4
+#: float32 rounding of MaskUpscaler.column_chunks against __call__ (the same products summed by BLAS in another
+#: order: a few ulps of logits of magnitude ~16).
+COLUMN_ROUNDING = 1e-5
 #: Slack for small allocations (prompts, low-res logits, index arrays, Python objects).
 SLACK_BYTES = 2**20
 
@@ -80,9 +83,29 @@ def test_pieces_of_whole_masks_are_bit_identical(size, monkeypatch):
     for budget in (upscale.CHUNK_BYTES, 4 * size[0] * size[1]):
         monkeypatch.setattr(upscale, "CHUNK_BYTES", budget)
         np.testing.assert_array_equal(upscaler.binarize(logits, 0.0), reference > 0.0)
-        masks, stability = upscale_masks_and_stability(upscaler, logits, 0.0, 1.0)
-        np.testing.assert_array_equal(masks, reference > 0.0)
-        np.testing.assert_array_equal(stability, stability_score(reference, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("size", [(45, 67), (400, 300), (17, 2000), (300, 17)])
+@pytest.mark.parametrize("budget", [upscale.CHUNK_BYTES, 1])
+def test_column_pieces_give_the_masks_and_scores(size, budget, monkeypatch):
+    """The generator's transposed blocks (one mask, MIN_CHUNK_ROWS columns a piece at the smallest budget) give
+    the binarized masks and stability scores of ``__call__``, up to pixels within float32 rounding of a threshold."""
+    upscaler, logits = _upscaler(size), _logits(5)
+    monkeypatch.setattr(upscale, "CHUNK_BYTES", budget)
+    reference = upscaler(logits)
+    columns, stability = upscale_columns_and_stability(upscaler, logits, 0.0, 1.0)
+    assert columns.shape == (5, size[1], size[0] + 2)
+    assert not columns[:, :, [0, -1]].any()
+    decided = np.abs(reference) > COLUMN_ROUNDING
+    np.testing.assert_array_equal(columns[:, :, 1:-1].transpose(0, 2, 1)[decided], reference[decided] > 0.0)
+    counts = {}
+    for name, threshold in (("inner", 1.0), ("outer", -1.0)):
+        sure = np.count_nonzero(reference > threshold + COLUMN_ROUNDING, axis=(1, 2))
+        counts[name] = (sure, sure + np.count_nonzero(np.abs(reference - threshold) <= COLUMN_ROUNDING, axis=(1, 2)))
+    assert (stability >= stability_from_counts(counts["inner"][0], counts["outer"][1])).all()  # float32, as scored
+    assert (stability <= stability_from_counts(counts["inner"][1], counts["outer"][0])).all()
+    exact = (counts["inner"][0] == counts["inner"][1]) & (counts["outer"][0] == counts["outer"][1])
+    np.testing.assert_array_equal(stability[exact], stability_score(reference, 0.0, 1.0)[exact])
 
 
 def test_row_bands_cover_every_pixel_once(monkeypatch):

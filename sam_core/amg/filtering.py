@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .column_runs import column_runs, padded_columns
 from .nms import batched_nms
 from .rle import Rle, masks_to_rle, rle_to_mask
 from .scoring import box_area, is_box_near_crop_edge, masks_to_boxes, stability_from_counts, stability_score
@@ -53,7 +54,8 @@ class FilteredMasks:
 
     Attributes:
         indices: (K,) positions of the kept masks in the input.
-        rles: K uncompressed RLEs of the masks in the image frame.
+        rles: K uncompressed RLEs of the masks in the image frame (counts a list, or a compact unsigned array from
+            :func:`filter_column_masks`).
         boxes: (K, 4) int64 XYXY boxes in the image frame (inclusive right/bottom).
         iou_scores: (K,) float32 predicted IoUs.
         stability: (K,) float32 stability scores.
@@ -104,13 +106,14 @@ def filter_crop_logits(
     return _keep_inside_crop(indices[passed], masks, stability[passed], iou_scores, crop_box, image_size)
 
 
-def upscale_masks_and_stability(
+def upscale_columns_and_stability(
     upscaler: MaskUpscaler, logits: np.ndarray, mask_threshold: float = 0.0, stability_score_offset: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Binary masks and stability scores of low-res logits, upscaled a bounded piece at a time.
+    """Binary masks, as padded columns, and stability scores of low-res logits, upscaled a bounded piece at a time.
 
-    The same values as binarizing and scoring ``upscaler(logits)``, without ever holding the full-size float32
-    logits: the stability score only needs two pixel counts per mask, summed over the pieces.
+    The same values as binarizing and scoring ``upscaler(logits)`` (up to float32 rounding, see
+    MaskUpscaler.column_chunks), without ever holding the full-size float32 logits: the stability score only
+    needs two pixel counts per mask, summed over the pieces.
 
     Args:
         upscaler: maps the low-res logits to the crop's size (h, w).
@@ -119,19 +122,22 @@ def upscale_masks_and_stability(
         stability_score_offset: the threshold offset of the stability score.
 
     Returns:
-        masks: (M, h, w) bool; stability: (M,) float32.
+        columns: (M, w, h + 2) bool, ``columns[m, x, 1 + y]`` the pixel (y, x) of mask m, zero above and below
+            every column (see column_runs.padded_columns); stability: (M,) float32.
     """
-    masks = np.empty((len(logits), *upscaler.original_size), dtype=bool)
+    columns = padded_columns(len(logits), upscaler.original_size)
     inner, outer = np.zeros(len(logits), dtype=np.int64), np.zeros(len(logits), dtype=np.int64)
-    for which, rows, values in upscaler.chunks(logits):
-        inner[which] += np.count_nonzero(values > (mask_threshold + stability_score_offset), axis=(-2, -1))
-        outer[which] += np.count_nonzero(values > (mask_threshold - stability_score_offset), axis=(-2, -1))
-        np.greater(values, mask_threshold, out=masks[which, rows])
-    return masks, stability_from_counts(inner, outer)
+    high, low = mask_threshold + stability_score_offset, mask_threshold - stability_score_offset
+    for which, band, values in upscaler.column_chunks(logits):
+        for index, piece in zip(range(which.start, which.stop), values):  # whole-array counts: 3x faster than axis=
+            inner[index] += np.count_nonzero(piece > high)
+            outer[index] += np.count_nonzero(piece > low)
+        np.greater(values, mask_threshold, out=columns[which, band, 1:-1])
+    return columns, stability_from_counts(inner, outer)
 
 
-def filter_crop_masks(
-    masks: np.ndarray,
+def filter_column_masks(
+    columns: np.ndarray,
     stability: np.ndarray,
     iou_scores: np.ndarray,
     *,
@@ -140,10 +146,10 @@ def filter_crop_masks(
     stability_score_thresh: float,
 ) -> FilteredMasks:
     """:func:`filter_crop_logits` after its predicted-IoU filter, for masks already binarized and scored (by
-    :func:`upscale_masks_and_stability`).
+    :func:`upscale_columns_and_stability`): the stability filter, the crop-edge filter, and RLE in the image frame.
 
     Args:
-        masks: (M, h, w) bool masks at the crop's size.
+        columns: (M, w, h + 2) bool padded column masks of the crop.
         stability: (M,) float32 stability scores.
         iou_scores: (M,) predicted IoUs.
         crop_box: XYXY crop box in the image frame.
@@ -151,12 +157,22 @@ def filter_crop_masks(
         stability_score_thresh: see :func:`stability_keep`.
 
     Returns:
-        The surviving masks, RLE-encoded in the image frame.
+        The surviving masks; their RLE counts are compact unsigned arrays (see column_runs).
     """
-    passed = stability_keep(stability, stability_score_thresh)
-    masks = masks if passed.all() else masks[passed]
-    iou_scores = np.asarray(iou_scores, dtype=np.float32).reshape(-1)
-    return _keep_inside_crop(np.flatnonzero(passed), masks, stability[passed], iou_scores, crop_box, image_size)
+    passed = np.flatnonzero(stability_keep(stability, stability_score_thresh))
+    runs = column_runs(columns if len(passed) == len(columns) else columns[passed])
+    boxes = np.array([run.box() for run in runs], dtype=np.int64).reshape(-1, 4)
+    height, width = image_size
+    inside = np.flatnonzero(~is_box_near_crop_edge(boxes, crop_box, [0, 0, width, height]))
+    kept = passed[inside]
+    x0, y0 = int(crop_box[0]), int(crop_box[1])
+    return FilteredMasks(
+        indices=kept,
+        rles=[{"size": [height, width], "counts": runs[i].counts(crop_box, image_size)} for i in inside],
+        boxes=boxes[inside] + np.array([x0, y0, x0, y0], dtype=np.int64),
+        iou_scores=np.asarray(iou_scores, dtype=np.float32).reshape(-1)[kept],
+        stability=np.asarray(stability, dtype=np.float32)[kept],
+    )
 
 
 def _keep_inside_crop(

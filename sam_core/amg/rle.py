@@ -1,7 +1,8 @@
 """Run-length encoding of binary masks, in the COCO layout.
 
 An uncompressed RLE is ``{"size": [H, W], "counts": [...]}``: run lengths over the mask flattened in
-column-major (Fortran) order, starting with a run of zeros (which is 0 when the first pixel is set). The
+column-major (Fortran) order, starting with a run of zeros (which is 0 when the first pixel is set); the counts
+are a list, or (inside the mask generator, see column_runs) an unsigned integer array. The
 COCO-compressed form, with ``counts`` as a string, is what pycocotools reads and writes.
 
 Shape legend: M masks, H/W mask height and width.
@@ -48,8 +49,8 @@ def rle_to_mask(rle: Rle) -> np.ndarray:
 
 
 def area_from_rle(rle: Rle) -> int:
-    """The number of set pixels: the sum of the ones runs."""
-    return int(sum(rle["counts"][1::2]))
+    """The number of set pixels: the sum of the ones runs (counts a list or an array)."""
+    return int(np.sum(np.asarray(rle["counts"])[1::2], dtype=np.int64))
 
 
 def coco_encode_rle(rle: Rle) -> Rle:

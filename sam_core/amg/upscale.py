@@ -16,6 +16,7 @@ T taps per output pixel, M masks.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -49,6 +50,9 @@ ROUNDING_MARGIN = 1e-5
 CHUNK_BYTES = 16 * 2**20
 #: The fewest rows of a chunk (a one-row product would run as a BLAS matrix-vector product).
 MIN_CHUNK_ROWS = 16
+#: About the fewest floating-point operations of one block product of MaskUpscaler.column_chunks (narrower blocks skip
+#: more zeros of the column map, but each product starts BLAS's threads).
+MIN_BLOCK_FLOPS = 2**26
 
 
 class MaskUpscaler:
@@ -83,13 +87,13 @@ class MaskUpscaler:
         cols_per_start = np.bincount(col_start, minlength=low_res_size)
         self._rows_per_start = rows_per_start[: low_res_size - self._row_window + 1]
         self._cols_per_start = cols_per_start[: low_res_size - self._col_window + 1]
+        self._blocks: dict[int, list[tuple[slice, slice, np.ndarray]]] = {}  # column_chunks' blocks, by width
 
     def _check(self, logits: np.ndarray) -> np.ndarray:
         logits = np.asarray(logits, dtype=np.float32)
         if logits.shape[-2:] != (self.low_res_size, self.low_res_size):
             raise ValueError(
-                f"expected low-res logits of shape (..., {self.low_res_size}, {self.low_res_size}), "
-                f"got {logits.shape}"
+                f"expected low-res logits of shape (..., {self.low_res_size}, {self.low_res_size}), got {logits.shape}"
             )
         return logits
 
@@ -127,6 +131,53 @@ class MaskUpscaler:
                 band = slice(top, min(top + rows, height))
                 taps = _apply_taps(logits[index : index + 1], self._row_start[band], self._row_weights[band], axis=-2)
                 yield slice(index, index + 1), band, np.matmul(taps, self._col_matrix_t)
+
+    def column_chunks(self, logits: np.ndarray) -> Iterator[tuple[slice, slice, np.ndarray]]:
+        """The upscaled logits transposed, piece by piece: (M, W, H) values whose rows are the masks' columns (the
+        column-major order of RLE, with no transposing copy).
+
+        Masks go in groups whose row pass ((m, H, L) float32) fits CHUNK_BYTES. A group's output columns go in
+        blocks, each one BLAS product (c, l) @ (l, m H) over the l low-res columns that the block's c columns draw
+        on (the column map is banded: the other terms are exact zeros), so a mask costs a fraction of the dense
+        product of ``__call__``. Blocks are wide enough that a product has about MIN_BLOCK_FLOPS (BLAS starts its
+        threads on every call: many small products stall on a busy machine) and small enough that its output fits
+        CHUNK_BYTES. The sums are BLAS's over the same non-zero products, so values agree with ``__call__`` up to
+        float32 rounding (a few ulps; a pixel within that of a threshold may flip).
+
+        Yields:
+            (masks, columns, values): slices into (M, W) and the (m, c, H) float32 values there, with
+            ``values[k, j, i]`` the upscaled logit of mask ``masks.start + k`` at row i, column ``columns.start + j``.
+        """
+        logits = self._check(logits)
+        if logits.ndim != 3:
+            raise ValueError(f"expected (M, L, L) low-res logits, got shape {logits.shape}")
+        count, (height, _), side = len(logits), self.original_size, self.low_res_size
+        per_group = max(1, CHUNK_BYTES // (4 * height * side))
+        for first in range(0, count, per_group):
+            masks = slice(first, min(first + per_group, count))
+            group = masks.stop - masks.start
+            rows = _apply_taps(logits[masks], self._row_start, self._row_weights, axis=-2)  # (m, H, L)
+            rows = rows.reshape(group * height, side)
+            for columns, low, matrix in self._column_blocks(group * height):
+                values = np.matmul(matrix, rows[:, low].T)  # (c, l) @ (l, m H)
+                yield masks, columns, values.reshape(len(matrix), group, height).transpose(1, 0, 2)
+
+    def _column_blocks(self, length: int) -> list[tuple[slice, slice, np.ndarray]]:
+        """(output columns, low-res columns they draw on, (c, l) float32 block of the column map) per block, for
+        products with ``length`` (m H) columns."""
+        width, side = self.original_size[1], self.low_res_size
+        wide = math.sqrt(MIN_BLOCK_FLOPS * width / (2 * length * side))  # c * (c L / W) * length * 2 = MIN_BLOCK_FLOPS
+        size = int(min(width, max(MIN_CHUNK_ROWS, min(wide, CHUNK_BYTES // (4 * length)))))
+        if size not in self._blocks:
+            col_matrix = self._col_matrix_t.T  # (W, L)
+            blocks = []
+            for left in range(0, width, size):
+                columns = slice(left, min(left + size, width))
+                used = np.flatnonzero(col_matrix[columns].any(axis=0))
+                low = slice(int(used[0]), int(used[-1]) + 1) if len(used) else slice(0, 1)
+                blocks.append((columns, low, np.ascontiguousarray(col_matrix[columns, low])))
+            self._blocks[size] = blocks
+        return self._blocks[size]
 
     def binarize(self, logits: np.ndarray, threshold: float) -> np.ndarray:
         """``self(logits) > threshold`` as (..., H, W) bool, without ever holding the full float32 logits."""
