@@ -98,10 +98,10 @@ def test_frozen_encoder_embeddings_are_cached_with_the_same_losses(tmp_path):
     config = train_config(freeze_vision_encoder=True, prompts=PromptMix(corrective_rounds=0))
     cached = Trainer(micro_model(), config, tmp_path / "cached", dataset=TRAIN)
     plain = Trainer(micro_model(), config, tmp_path / "plain", dataset=TRAIN)
-    plain._embeddings = None  # computed in every step
+    plain.embedding_cache = None  # computed in every step
     for step in (0, 1, 0):  # the third step sees step 0's images again: from the cache
         arrays = cached.arrays_for_step(step)
         first, second = cached.train_step(arrays), plain.train_step(arrays)
         # The cache computes a step's new images in one batch: the same sums in another blocking (fp32).
         assert first["loss"] == pytest.approx(second["loss"], rel=ACCUMULATION_RTOL)
-    assert 0 < len(cached._embeddings) <= 8
+    assert 0 < len(cached.embedding_cache) <= 8 and cached.embedding_cache.encoded == len(cached.embedding_cache)

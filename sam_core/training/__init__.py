@@ -17,6 +17,7 @@ from .batch import (
 )
 from .config import DICE_WEIGHT, FOCAL_WEIGHT, IOU_WEIGHT, LossWeights, PromptMix, TrainConfig
 from .corrective import corrective_points, valid_cells
+from .embedding_cache import EmbeddingCache
 from .schedule import warmup_cosine
 from .source import BatchSource, split_arrays, training_arrays
 
@@ -25,6 +26,7 @@ __all__ = [
     "FOCAL_WEIGHT",
     "IOU_WEIGHT",
     "BatchSource",
+    "EmbeddingCache",
     "LossWeights",
     "PromptMix",
     "StepPrompts",

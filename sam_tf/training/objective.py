@@ -73,7 +73,8 @@ def step_loss(
         model: a TFSamModel.
         arrays: the step's training arrays (``sam_core.training.training_arrays``; numpy or tensors):
             pixel_values, targets, input_points, input_labels, multimask, reshaped_input_sizes, and input_boxes
-            (the box pass) and corrective_uniforms (R corrective rounds) when present.
+            (the box pass), corrective_uniforms (R corrective rounds) and image_embeddings ((B, g, g, C), given
+            for a frozen image encoder instead of running it) when present.
         weights: focal / dice / IoU weights of every pass (default SAM's 20 : 1 : 1).
         autocast: must be None: the Keras backend trains in float32.
 
@@ -96,7 +97,10 @@ def step_loss(
     points = tf.cast(arrays["input_points"], dtype)
     labels = tf.cast(arrays["input_labels"], tf.int32)
     multimask = tf.cast(arrays["multimask"], tf.bool)
-    embeddings = model.vision_encoder(pixel_values)[0]  # (B, g, g, C)
+    if "image_embeddings" in arrays:  # a frozen encoder's, computed once per image (Trainer's EmbeddingCache)
+        embeddings = tf.cast(arrays["image_embeddings"], dtype)  # (B, g, g, C)
+    else:
+        embeddings = model.vision_encoder(pixel_values)[0]  # (B, g, g, C)
     passes: dict[str, LossParts] = {}
 
     logits, iou = _decode(model, embeddings, points, labels)

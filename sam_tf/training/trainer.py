@@ -35,6 +35,7 @@ from sam_core.processing import SamProcessor
 from sam_core.synthetic import SyntheticSceneDataset
 from sam_core.training.batch import processor_for_config
 from sam_core.training.config import TrainConfig
+from sam_core.training.embedding_cache import EmbeddingCache
 from sam_core.training.schedule import warmup_cosine
 from sam_core.training.source import BatchSource, split_arrays
 
@@ -102,6 +103,10 @@ class Trainer:
             config.start_difficulty, config.curriculum_steps, config.prompts, dataset=dataset,
         )  # fmt: skip
         self.step, self.segment, self.train_seconds = 0, 0, 0.0
+        # A frozen encoder maps each image to the same embeddings every epoch: keep them (datasets only; the
+        # synthetic stream never repeats an image). They travel with the step's arrays (image_embeddings).
+        cache = config.freeze_vision_encoder and dataset is not None
+        self.embedding_cache = EmbeddingCache() if cache else None
 
     def _optimizer(self) -> keras.optimizers.AdamW:
         config = self.config
@@ -128,8 +133,18 @@ class Trainer:
         return self.source.difficulty(step)
 
     def arrays_for_step(self, step: int) -> dict[str, np.ndarray]:
-        """The training arrays of ``step`` (``BatchSource.arrays``), what ``train_step`` trains on."""
-        return self.source.arrays(step)
+        """The training arrays of ``step`` (``BatchSource.arrays``), what ``train_step`` trains on; with the image
+        encoder frozen on a dataset, also the (B, g, g, C) ``image_embeddings`` (from the cache or computed now)."""
+        arrays = self.source.arrays(step)
+        if self.embedding_cache is not None:
+            pixels = arrays["pixel_values"]
+
+            def encode(rows: list[int]) -> np.ndarray:
+                with self._placement():
+                    return self.model.vision_encoder(tf.constant(pixels[rows]))[0].numpy()
+
+            arrays["image_embeddings"] = np.stack(self.embedding_cache.lookup(pixels, encode))
+        return arrays
 
     def train_step(self, prepared: dict[str, np.ndarray] | None = None) -> dict[str, float]:
         """Runs one optimization step (on ``prepared``, default ``arrays_for_step(step)``) over its
@@ -169,7 +184,7 @@ class Trainer:
             every_steps=self.config.checkpoint_every, state=self._state,
         )  # fmt: skip
         if self.step < stop_step:
-            dataset = tf_dataset(self.source, stop_step - self.step, self.step,
+            dataset = tf_dataset(self.arrays_for_step, stop_step - self.step, self.step,
                                  micro_batches=self.config.grad_accum_steps)  # fmt: skip
             with self._placement():
                 self.model.fit(dataset.prefetch(max(1, self.data_workers)), epochs=1, verbose=0,

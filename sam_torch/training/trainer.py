@@ -14,7 +14,6 @@ trainer state), ``model/`` (save_pretrained + the processor, once the schedule i
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import time
@@ -29,6 +28,7 @@ from sam_core.evaluation import evaluate_dataset
 from sam_core.processing import SamProcessor
 from sam_core.training.batch import TrainingBatch, processor_for_config
 from sam_core.training.config import TrainConfig
+from sam_core.training.embedding_cache import EmbeddingCache
 from sam_core.training.schedule import warmup_cosine
 from sam_core.training.source import BatchSource, split_arrays
 
@@ -41,8 +41,6 @@ from .objective import autocast_context, step_loss
 
 __all__ = ["CHECKPOINT_DIR", "FINAL_DIR", "LOG_NAME", "TrainConfig", "Trainer", "warmup_cosine"]
 
-#: Most bytes of image embeddings a trainer keeps for a frozen image encoder.
-EMBEDDING_CACHE_BYTES = 1 << 30
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "model"
 LOG_NAME = "train_log.jsonl"
@@ -102,7 +100,7 @@ class Trainer:
         # A frozen encoder maps each image to the same embeddings every epoch: keep them (datasets only; the
         # synthetic stream never repeats an image).
         cache = config.freeze_vision_encoder and dataset is not None
-        self._embeddings: dict[bytes, torch.Tensor] | None = {} if cache else None
+        self.embedding_cache = EmbeddingCache() if cache else None
 
     # ------------------------------------------------------------------------------------------------ steps
     def difficulty(self, step: int) -> float:
@@ -128,7 +126,9 @@ class Trainer:
         totals: dict[str, float] = {}
         for part in parts:
             tensors = as_tensors(part, self.device)
-            embeddings = None if self._embeddings is None else self._frozen_embeddings(part["pixel_values"], tensors)
+            embeddings = (
+                None if self.embedding_cache is None else self._frozen_embeddings(part["pixel_values"], tensors)
+            )
             loss, logged = step_loss(
                 self.model, tensors, self.config.loss_weights, self.config.autocast, embeddings=embeddings
             )
@@ -147,16 +147,12 @@ class Trainer:
     @torch.no_grad()
     def _frozen_embeddings(self, pixel_values: np.ndarray, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
         """(B, C, g, g) embeddings of the frozen image encoder, from the cache or computed (and kept) now."""
-        keys = [hashlib.sha1(np.ascontiguousarray(row).tobytes()).digest() for row in pixel_values]
-        missing = list(dict.fromkeys(key for key in keys if key not in self._embeddings))  # unique, in order
-        fresh: dict[bytes, torch.Tensor] = {}
-        if missing:
+
+        def encode(rows: list[int]) -> torch.Tensor:
             with autocast_context(self.device, self.config.autocast):
-                computed = self.model.vision_encoder(tensors["pixel_values"][[keys.index(k) for k in missing]])[0]
-            fresh = dict(zip(missing, computed))
-            room = EMBEDDING_CACHE_BYTES // max(1, computed[0].numel() * computed.element_size())
-            self._embeddings.update(list(fresh.items())[: max(0, room - len(self._embeddings))])
-        return torch.stack([self._embeddings.get(key, fresh.get(key)) for key in keys])
+                return self.model.vision_encoder(tensors["pixel_values"][rows])[0]
+
+        return torch.stack(self.embedding_cache.lookup(pixel_values, encode))
 
     def fit(
         self,
