@@ -72,7 +72,7 @@ def image_path(args: argparse.Namespace) -> str:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model and --backend, shared by segment and generate."""
+    """--model, --config, --backend and --dtype: every command that runs a model."""
     parser.add_argument(
         "--model", metavar="DIR|HUB_ID|FILE.pth",
         help="a transformers-layout directory, a Hugging Face Hub id, or a weight file such as Meta's .pth "
@@ -83,6 +83,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend", metavar="torch|tf|onnx|tflite",
         help="framework to run on, or a runtime for an export directory given as --model (onnx: ONNX Runtime, "
         "tflite: LiteRT) (default: torch if installed, else tf)",
+    )  # fmt: skip
+    add_dtype_argument(parser)
+
+
+def add_dtype_argument(parser: argparse.ArgumentParser) -> None:
+    """--dtype fp32|bf16 (checked by ``dualsam.models.check_dtype``: a bad value exits 2)."""
+    parser.add_argument(
+        "--dtype", metavar="fp32|bf16", default="fp32",
+        help="precision: fp32, or bf16 (float32 weights, the image encoder's matrix products in bfloat16: about "
+        "half the encoder time on CPUs with bf16 support; torch and tf backends) (default: fp32)",
     )  # fmt: skip
 
 
@@ -161,6 +171,6 @@ def load_model_or_exit(args: argparse.Namespace, timings: Any) -> Any:
 
     with timings.stage("load_model"):
         try:
-            return load_model(args.model, args.backend, args.config)
+            return load_model(args.model, args.backend, args.config, args.dtype)
         except ModelError as error:
             raise CliError(str(error)) from error

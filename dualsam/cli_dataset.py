@@ -72,7 +72,8 @@ def run_dataset_command(args: argparse.Namespace, mode: str, options: dict[str, 
     if not args.out:
         raise CliError("a dataset run needs --out DIR (annotations.json, errors.jsonl and shards go there)")
     engine = engine_options(args)
-    common = dict(out=args.out, model=args.model, backend=args.backend, config=args.config, engine=engine)
+    common = dict(out=args.out, model=args.model, backend=args.backend, config=args.config, engine=engine,
+                  dtype=args.dtype)  # fmt: skip
     try:
         if mode == "segment":
             summary = segment_dataset(args.image, prompts=args.prompts, boxes_from=args.boxes_from,

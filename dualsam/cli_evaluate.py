@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.config is not None:
         raise CliError("--config does not apply to evaluate: give a model directory with its config.json")
     try:
-        report = evaluate(args.data, images=args.images, model=args.model, backend=args.backend, limit=args.limit)
+        report = evaluate(args.data, images=args.images, model=args.model, backend=args.backend, limit=args.limit,
+                          dtype=args.dtype)  # fmt: skip
     except (ValueError, FileNotFoundError, ModelError) as error:
         raise CliError(option_names(str(error))) from error
     if args.out:

@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 
-from .cli_common import EXIT_OK, CliError, add_config_argument
+from .cli_common import EXIT_OK, CliError, add_config_argument, add_dtype_argument
 
 DESCRIPTION = (
     "Export a SAM model for a runtime backend: ONNX from torch or LiteRT from Keras (the encoder, the decoder with "
@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--backend", metavar="torch|tf", help="backend to load MODEL with (onnx exports from torch, tflite and "
         "savedmodel from tf)"
     )  # fmt: skip
+    add_dtype_argument(parser)
     parser.add_argument("--quiet", action="store_true", help="print only the final line")
     return parser
 
@@ -56,8 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam export``; returns the exit code (bad input raises CliError)."""
     from .export import ExportFailedError, export_model
-    from .models import ModelError
+    from .models import ModelError, check_dtype
 
+    try:
+        dtype = check_dtype(args.dtype)
+    except ModelError as error:
+        raise CliError(str(error)) from error
+    if dtype != "fp32":
+        raise CliError(f"--dtype {dtype} does not apply to export: the exported graphs are float32 (--quantize int8 "
+                       "shrinks them)")  # fmt: skip
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise CliError(f"--out {args.out} exists and is not a directory")
     log = None if args.quiet else (lambda line: print(line, file=sys.stdout, flush=True))

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.steps, epochs=epochs, val_split=args.val_split, out=args.out, freeze=freeze,
             resume=args.resume, seed=args.seed,
             batch_size=DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size,
-            lr=DEFAULT_LR if args.lr is None else args.lr, progress=not args.no_progress,
+            lr=DEFAULT_LR if args.lr is None else args.lr, progress=not args.no_progress, dtype=args.dtype,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, ModelError) as error:
         raise CliError(option_names(str(error))) from error
@@ -88,5 +88,5 @@ def option_names(message: str) -> str:
 OPTION_NAMES = {
     "val_fraction": "--val-split", "out": "--out", "freeze": "--freeze", "resume": "--resume", "steps": "--steps",
     "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr", "data": "--data", "backend": "--backend",
-    "limit": "--limit",
+    "limit": "--limit", "dtype": "--dtype",
 }  # fmt: skip

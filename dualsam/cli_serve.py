@@ -16,14 +16,11 @@ DESCRIPTION = (
     "each click runs only the prompt encoder and mask decoder. Binds to 127.0.0.1 unless --host says otherwise. "
     "Needs the serve extra: pip install 'dualsam[serve]'."
 )
-#: --dtype values accepted now; reduced precision is issue #16.
-DTYPES = ("fp32",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The serve arguments."""
     add_model_arguments(parser)
-    parser.add_argument("--dtype", default="fp32", help="the model's precision: only fp32 for now")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
@@ -40,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     """Runs ``dualsam serve`` until interrupted; returns the exit code (bad input raises CliError)."""
     from .serve import ServeMissingError, require_serve
 
-    if args.dtype not in DTYPES:
-        raise CliError(f"--dtype {args.dtype} is not supported yet: only fp32 (reduced precision is issue #16)")
     for option, value in (("--cache-mb", args.cache_mb), ("--max-upload-mb", args.max_upload_mb)):
         if not value > 0:
             raise CliError(f"{option} must be a positive number of MiB, got {value:g}")

@@ -37,6 +37,7 @@ def evaluate(
     model: str | None = None,
     backend: str | None = None,
     limit: int | None = None,
+    dtype: str | None = None,
 ) -> dict[str, Any]:
     """Point and box mIoU of ``model`` on the items of ``data``.
 
@@ -46,6 +47,7 @@ def evaluate(
         model: any --model spec (None: the shipped default model).
         backend: "torch", "tf", "onnx" (None: torch if installed, else tf).
         limit: at most this many items (default: all).
+        dtype: "fp32" (None too) or "bf16" (torch and tf: the image encoder's GEMMs in bfloat16).
 
     Returns:
         {"data", "model", "backend", "items", "point_miou", "box_miou", "objects", "per_category": {id: {"name"?,
@@ -58,7 +60,7 @@ def evaluate(
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     dataset = open_dataset(data, images)
-    loaded = load_model(model, backend)
+    loaded = load_model(model, backend, dtype=dtype)
     result = evaluate_dataset(loaded.model, dataset, limit=limit)
     items = len(dataset) if limit is None else min(limit, len(dataset))
     return {"data": str(data), "model": loaded.describe(), "backend": loaded.backend, "items": items,

@@ -23,7 +23,7 @@ from sam_core.datasets import Subset, open_dataset, split
 from sam_core.training import LossWeights, PromptMix, TrainConfig, processor_for_config
 
 from .evaluate import describe_result
-from .models import load_model
+from .models import check_dtype, load_model
 
 #: --freeze names -> TrainConfig fields.
 FREEZABLE = {"image_encoder": "freeze_vision_encoder", "prompt_encoder": "freeze_prompt_encoder"}
@@ -99,12 +99,21 @@ def _freeze_fields(freeze: Sequence[str]) -> dict[str, bool]:
     return {FREEZABLE[name]: True for name in freeze}
 
 
+def _finetune_dtype(dtype: str | None, backend: str) -> str:
+    """--dtype for fine-tuning: bf16 means bfloat16 autocast, which the torch trainer has and the Keras one lacks."""
+    dtype = check_dtype(dtype, backend)
+    if dtype == "bf16" and backend != "torch":
+        raise ValueError(f"dtype: bf16 fine-tuning runs on the torch backend (the {backend} trainer trains in float32)")
+    return dtype
+
+
 def finetune_config(
     train_items: int, *, steps: int | None, epochs: float | None, seed: int, batch_size: int, lr: float,
-    freeze: Sequence[str] = (),
+    freeze: Sequence[str] = (), autocast: str | None = None,
 ) -> TrainConfig:  # fmt: skip
     """The fine-tuning recipe: AdamW at ``lr`` with 5% warmup and cosine decay, point and box prompts, SAM's loss
-    terms at 1 : 1 : 1 (as the default model was trained), ``steps`` or ``epochs`` long."""
+    terms at 1 : 1 : 1 (as the default model was trained), ``steps`` or ``epochs`` long; ``autocast`` "bf16" runs
+    the forward passes under bfloat16 autocast (torch)."""
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps and epochs")
     if steps is not None and steps < 1:
@@ -121,7 +130,7 @@ def finetune_config(
         warmup_steps=max(1, total // 20), weight_decay=0.01, grad_clip=1.0,
         prompts=PromptMix(multi_point_probability=0.2, negative_fraction=0.3, boxes=True, corrective_rounds=0),
         loss_weights=LossWeights(focal=1.0, dice=1.0, iou=1.0), log_every=max(1, min(20, total // 20)),
-        checkpoint_every=max(1, min(500, total // 4)), **_freeze_fields(freeze),
+        checkpoint_every=max(1, min(500, total // 4)), autocast=autocast, **_freeze_fields(freeze),
     )  # fmt: skip
 
 
@@ -141,6 +150,7 @@ def finetune(
     batch_size: int = DEFAULT_BATCH_SIZE,
     lr: float = DEFAULT_LR,
     progress: bool = True,
+    dtype: str | None = None,
 ) -> FinetuneReport:
     """Fine-tunes ``model`` on ``data`` and reports the held-out mIoU before and after.
 
@@ -157,6 +167,9 @@ def finetune(
         seed: split, data order and prompts.
         batch_size, lr: images per step and peak learning rate.
         progress: show a tqdm progress bar on stderr.
+        dtype: "fp32" (None too) or "bf16": torch only, the training steps under bfloat16 autocast (float32
+            weights, so OUT/model is float32) and the evaluations in the bf16 mode; ignored with ``resume`` (the
+            checkpoint's recipe).
 
     Raises:
         ValueError: a bad argument (named), or --resume without a checkpoint in ``out``.
@@ -165,6 +178,7 @@ def finetune(
     """
     start = time.perf_counter()
     out_dir = _check_out(out, data, images)
+    dtype = _finetune_dtype(dtype, backend)
     Trainer = trainer_class(backend)
     dataset = open_dataset(data, images)
     train_indices, val_indices = split(dataset, val_split, seed)
@@ -181,8 +195,8 @@ def finetune(
         model_spec = "checkpoint"
     else:
         config = finetune_config(len(train_set), steps=steps, epochs=epochs, seed=seed, batch_size=batch_size, lr=lr,
-                                 freeze=freeze)  # fmt: skip
-        loaded = load_model(model, backend)
+                                 freeze=freeze, autocast="bf16" if dtype == "bf16" else None)  # fmt: skip
+        loaded = load_model(model, backend, dtype=dtype)
         model_spec = loaded.spec
         processor = processor_for_config(loaded.model.config)
         trainer = Trainer(loaded.model, config, out_dir, processor=processor, dataset=train_set,

@@ -36,9 +36,11 @@ DEFAULT_MODEL_FILES = (CONFIG_NAME, SAFETENSORS_NAME)
 MODEL_HELP = "pass --model DIR (a transformers-layout directory), a Hugging Face Hub id, or a Meta .pth file"
 #: Non-trainable tensors of the canonical state (the Fourier matrix is a buffer, shared by two keys).
 BUFFER_SUFFIXES = ("positional_embedding",)
+#: --dtype values -> the backends' compute dtypes (bf16: float32 weights, the image encoder's GEMMs in bfloat16).
+DTYPES = {"fp32": "float32", "bf16": "bfloat16"}
 
 __all__ = [
-    "BACKENDS", "RUNTIME_BACKENDS", "CheckpointContents", "LoadedModel", "ModelError", "build_model",
+    "BACKENDS", "DTYPES", "RUNTIME_BACKENDS", "CheckpointContents", "LoadedModel", "ModelError", "build_model",
     "default_model_dir", "installed_backends", "load_model", "load_runtime", "locate_model", "read_checkpoint",
     "resolve_backend",
 ]  # fmt: skip
@@ -58,6 +60,7 @@ class LoadedModel:
         spec: the --model value ("default" for the shipped model).
         source: the local path read.
         format: the source format ("safetensors", "Meta .pth", ...).
+        dtype: "fp32" or "bf16" (--dtype).
     """
 
     model: Any
@@ -65,10 +68,11 @@ class LoadedModel:
     spec: str
     source: str
     format: str
+    dtype: str = "fp32"
 
     def describe(self) -> dict[str, str]:
         """JSON-ready summary for result files."""
-        return {"spec": self.spec, "path": self.source, "format": self.format}
+        return {"spec": self.spec, "path": self.source, "format": self.format, "dtype": self.dtype}
 
 
 def resolve_backend(name: str | None) -> str:
@@ -137,20 +141,42 @@ def read_checkpoint(path: str, config: str | None = None) -> CheckpointContents:
         raise ModelError(f"cannot read model {path}: {one_line(error)}") from error
 
 
-def build_model(contents: CheckpointContents, backend: str) -> Any:
-    """A ``backend`` model of ``contents.config`` with ``contents.state`` loaded (every key and shape checked).
+def check_dtype(dtype: str | None, backend: str | None = None) -> str:
+    """--dtype: "fp32" (also for None) or "bf16", which runs on the torch and tf backends only.
 
     Raises:
-        ModelError: the framework is missing or fails to import, or the weights do not fit the architecture.
+        ModelError: another value, or bf16 with a runtime backend (its export runs in float32).
     """
+    dtype = "fp32" if dtype is None else dtype
+    if dtype not in DTYPES:
+        raise ModelError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    if dtype != "fp32" and backend in RUNTIME_BACKENDS:
+        raise ModelError(f"--dtype {dtype} runs on --backend torch or tf: a {backend} export runs in float32")
+    return dtype
+
+
+def build_model(contents: CheckpointContents, backend: str, dtype: str = "fp32") -> Any:
+    """A ``backend`` model of ``contents.config`` with ``contents.state`` loaded (every key and shape checked).
+
+    Args:
+        dtype: "fp32", or "bf16": float32 weights, the image encoder's GEMMs in bfloat16 (sam_torch.precision,
+            sam_tf.precision).
+
+    Raises:
+        ModelError: the framework is missing or fails to import, the weights do not fit the architecture, or a
+            bad dtype.
+    """
+    dtype = check_dtype(dtype, backend)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         require_backend(backend)
         if backend == "torch":
             from sam_torch import SamModel as model_class
+            from sam_torch.precision import set_compute_dtype
             from sam_torch.pretrained import load_state_into
         else:
             from sam_tf import TFSamModel as model_class
+            from sam_tf.precision import set_compute_dtype
             from sam_tf.pretrained import load_state_into
     except (ImportError, BackendMissingError) as error:
         raise ModelError(f"backend {backend} cannot be imported: {one_line(error)}") from error
@@ -159,12 +185,15 @@ def build_model(contents: CheckpointContents, backend: str) -> Any:
         load_state_into(model, contents.state, source=contents.path)
     except ValueError as error:
         raise ModelError(one_line(error)) from error
+    set_compute_dtype(model, DTYPES[dtype])
     if backend == "torch":
         model.eval()
     return model
 
 
-def load_model(spec: str | None, backend: str | None, config: str | None = None) -> LoadedModel:
+def load_model(
+    spec: str | None, backend: str | None, config: str | None = None, dtype: str | None = None
+) -> LoadedModel:
     """Resolves the backend, finds and reads MODEL, and builds the model.
 
     Args:
@@ -172,11 +201,13 @@ def load_model(spec: str | None, backend: str | None, config: str | None = None)
             backend "onnx" or "tflite", an export directory.
         backend: "torch", "tf", "onnx", "tflite", or None for torch if installed, otherwise tf.
         config: --config (a preset name or config.json) overriding the checkpoint's architecture.
+        dtype: --dtype: "fp32" (None too) or "bf16" (torch and tf; see build_model).
 
     Raises:
         ModelError: any bad input, as one line.
     """
     backend = resolve_backend(backend)
+    dtype = check_dtype(dtype, backend)
     if backend in RUNTIME_BACKENDS:
         return load_runtime(spec, backend, config)
     spec, path = locate_model(spec)
@@ -186,7 +217,8 @@ def load_model(spec: str | None, backend: str | None, config: str | None = None)
             raise ModelError(f"{spec} is a {found} export (dualsam export): run it with --backend {found}")
         raise ModelError(f"{spec} is a {found} export (dualsam export), not a model: pass the model it came from")
     contents = read_checkpoint(path, config)
-    return LoadedModel(build_model(contents, backend), backend, spec, os.path.abspath(path), contents.format)
+    model = build_model(contents, backend, dtype)
+    return LoadedModel(model, backend, spec, os.path.abspath(path), contents.format, dtype)
 
 
 def load_runtime(spec: str | None, backend: str, config: str | None = None) -> LoadedModel:

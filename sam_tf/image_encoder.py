@@ -24,9 +24,7 @@ from .relative_position import add_rel_pos_bias, decomposed_rel_terms
 QUERY_CHUNK_SIZE = 128
 
 
-def attention_probs(
-    query: tf.Tensor, key: tf.Tensor, rel_h: tf.Tensor | None, rel_w: tf.Tensor | None
-) -> tf.Tensor:
+def attention_probs(query: tf.Tensor, key: tf.Tensor, rel_h: tf.Tensor | None, rel_w: tf.Tensor | None) -> tf.Tensor:
     """softmax(query key^T + relative-position bias) of some queries against all keys.
 
     Args:
@@ -35,9 +33,9 @@ def attention_probs(
         rel_h: (B, N, Q, H) and rel_w (B, N, Q, W) terms of these queries, or both None.
 
     Returns:
-        (B, N, Q, T) weights.
+        (B, N, Q, T) float32 weights (in the bf16 mode the bfloat16 logits are cast up before the bias and softmax).
     """
-    logits = tf.matmul(query, key, transpose_b=True)
+    logits = tf.cast(tf.matmul(query, key, transpose_b=True), tf.float32)
     if rel_h is not None:
         logits = add_rel_pos_bias(logits, rel_h, rel_w)
     return tf.nn.softmax(logits, axis=-1)
@@ -66,11 +64,12 @@ def chunked_attention(
     count = -(-tokens // chunk_size)
     sizes = [tokens * (i + 1) // count - tokens * i // count for i in range(count)]
     if count == 1:
-        return tf.matmul(attention_probs(query, key, rel_h, rel_w), value)
+        return tf.matmul(tf.cast(attention_probs(query, key, rel_h, rel_w), value.dtype), value)
     queries = tf.split(query, sizes, axis=2)
     rel_hs = tf.split(rel_h, sizes, axis=2) if rel_h is not None else [None] * count
     rel_ws = tf.split(rel_w, sizes, axis=2) if rel_w is not None else [None] * count
-    blocks = [tf.matmul(attention_probs(q, key, h, w), value) for q, h, w in zip(queries, rel_hs, rel_ws)]
+    blocks = [tf.matmul(tf.cast(attention_probs(q, key, h, w), value.dtype), value)
+              for q, h, w in zip(queries, rel_hs, rel_ws)]  # fmt: skip
     return tf.concat(blocks, axis=2)
 
 
@@ -92,7 +91,7 @@ class PatchEmbeddings(SamLayer):
 
     def call(self, pixel_values: tf.Tensor) -> tf.Tensor:
         check_pixel_values_shape(tuple(pixel_values.shape), self.image_size, self.num_channels)
-        return self.projection(tf.transpose(pixel_values, (0, 2, 3, 1)))
+        return tf.cast(self.projection(tf.transpose(pixel_values, (0, 2, 3, 1))), self.compute_dtype)
 
     def _constructor_config(self) -> dict[str, Any]:
         return dict(config=self.config)
@@ -142,12 +141,12 @@ class VisionAttention(SamLayer):
         weights = None
         if output_attentions:
             probs = attention_probs(query, key, rel_h, rel_w)
-            output = tf.matmul(probs, value)
+            output = tf.matmul(tf.cast(probs, value.dtype), value)
             weights = tf.reshape(probs, (-1, tokens, tokens))
         else:
             output = chunked_attention(query, key, value, rel_h, rel_w, self.query_chunk_size)
         output = tf.reshape(tf.transpose(output, (0, 2, 1, 3)), (batch, height, width, channels))
-        return self.proj(output), weights
+        return tf.cast(self.proj(output), self.compute_dtype), weights  # bf16 mode: back to the float32 stream
 
     def _constructor_config(self) -> dict[str, Any]:
         return dict(config=self.config, window_size=self.window_size)

@@ -100,8 +100,8 @@ class MLPBlock(SamLayer):
         self.lin2.build((None, self.mlp_dim))
 
     def call(self, hidden_states: tf.Tensor) -> tf.Tensor:
-        """(..., hidden_size) -> (..., hidden_size)."""
-        return self.lin2(self.act(self.lin1(hidden_states)))
+        """(..., hidden_size) -> (..., hidden_size), in this block's compute dtype (bf16 mode: lin2's is cast up)."""
+        return tf.cast(self.lin2(self.act(self.lin1(hidden_states))), self.compute_dtype)
 
     def _constructor_config(self) -> dict[str, Any]:
         return dict(hidden_size=self.hidden_size, mlp_dim=self.mlp_dim, hidden_act=self.hidden_act)

@@ -91,8 +91,16 @@ class TFSamModel(TrainingMixin, keras.Model):
         self.prompt_encoder.build()
         self.mask_decoder.build()
 
+    @property
+    def dtype(self) -> str:
+        """The model's dtype: "bfloat16" in the bf16 mode (float32 variables, the image encoder's heavy layers in
+        the mixed_bfloat16 policy; sam_tf.precision), else the variables' dtype."""
+        from .precision import compute_dtype
+
+        return "bfloat16" if compute_dtype(self) == "bfloat16" else self.variable_dtype
+
     def get_config(self) -> dict[str, Any]:
-        """The config.json dict of the SamConfig."""
+        """The config.json dict of the SamConfig (the bf16 mode is not part of it: from_pretrained chooses it)."""
         return self.config.to_dict()
 
     @classmethod
@@ -141,8 +149,16 @@ class TFSamModel(TrainingMixin, keras.Model):
             labels = tf.ones(tf.shape(points)[:3], dtype=tf.int32)
         return points, labels, boxes, masks
 
-    def _checked_inputs(self, pixel_values, input_points, input_labels, input_boxes, input_masks, image_embeddings,
-                        extra: dict[str, Any]) -> tuple:
+    def _checked_inputs(
+        self,
+        pixel_values,
+        input_points,
+        input_labels,
+        input_boxes,
+        input_masks,
+        image_embeddings,
+        extra: dict[str, Any],
+    ) -> tuple:
         """Tensors of the forward inputs, validated by the shared sam_core checks (same errors as sam_torch).
 
         Shapes are always checked; prompt values (finite points and boxes, known labels, box corner order) only on
@@ -249,8 +265,14 @@ class TFSamModel(TrainingMixin, keras.Model):
         )
         return output if return_dict is None or return_dict else output.to_tuple()
 
-    def export(self, filepath: str | os.PathLike, format: str = "tf_saved_model", verbose: bool | None = None,
-               input_signature: Any = None, **kwargs: Any) -> None:
+    def export(
+        self,
+        filepath: str | os.PathLike,
+        format: str = "tf_saved_model",
+        verbose: bool | None = None,
+        input_signature: Any = None,
+        **kwargs: Any,
+    ) -> None:
         """Writes a SavedModel whose ``serve`` endpoint maps (pixel_values, input_points, input_labels) to
         {"pred_masks", "iou_scores"}; a custom ``input_signature`` goes to keras.Model.export instead."""
         if format != "tf_saved_model" or input_signature is not None:
@@ -274,7 +296,9 @@ class TFSamModel(TrainingMixin, keras.Model):
         Args:
             pretrained_model_name_or_path: the directory, file or Hub id.
             config: a SamConfig, preset name or config.json overriding the checkpoint's architecture.
-            dtype: "float32" (the default and, for now, the only one the Keras backend runs) or "auto".
+            dtype: "float32" (default), "bfloat16" or "auto" (the checkpoint's; float16 is refused). "bfloat16" is
+                the bf16 mode: float32 variables, the image encoder's heavy layers in the mixed_bfloat16 policy and
+                float32 islands (sam_tf.precision).
             **hub_kwargs: Hub options (revision, token, cache_dir, local_files_only, ...).
 
         Raises:

@@ -18,6 +18,8 @@ from sam_core.config import SamConfig
 from sam_core.h5_layout import write_keras_h5
 from sam_core.load_options import read_for_from_pretrained
 
+from .precision import COMPUTE_DTYPES, set_compute_dtype
+
 
 def canonical_variables(model: keras.Model) -> dict[str, keras.Variable]:
     """The model's variables by canonical key (a tied copy is listed once, under its source key)."""
@@ -58,19 +60,22 @@ def load_pretrained(
 
     Raises:
         TypeError: unknown keyword arguments, by name.
-        ValueError: an unknown dtype, or one the Keras backend does not run yet (float32 only).
+        ValueError: an unknown dtype, or float16 (the Keras backend runs float32 and the bf16 mode).
         sam_core.weights.CheckpointError: an unreadable checkpoint, or one that does not fit the config.
     """
     contents, name = read_for_from_pretrained(f"{cls.__name__}.from_pretrained", name_or_path, config, dtype, kwargs)
-    if name not in (None, "float32"):
-        raise ValueError(f"dtype {name!r} is not supported by the Keras backend yet: load in float32")
+    if name not in (None, *COMPUTE_DTYPES):
+        raise ValueError(f"dtype {name!r} is not supported by the Keras backend: load in float32 or bfloat16")
     model = cls(contents.config)
     load_state_into(model, contents.state, source=os.fspath(name_or_path))
+    if name == "bfloat16":
+        set_compute_dtype(model, name)  # float32 variables, the encoder's heavy layers in bfloat16 (sam_tf.precision)
     return model
 
 
 def save_pretrained(model: keras.Model, save_directory: str | os.PathLike) -> None:
-    """Writes config.json and tf_model.h5 (transformers' Keras 2 layout) into ``save_directory``, each atomically."""
+    """Writes config.json and tf_model.h5 (transformers' Keras 2 layout) into ``save_directory``, each atomically;
+    always float32 (a model in the bf16 mode keeps float32 variables)."""
     os.makedirs(save_directory, exist_ok=True)
     model.config.save_pretrained(save_directory)
     groups = layouts.canonical_to_hf_tf(model_state(model))

@@ -46,11 +46,13 @@ def decomposed_rel_terms(
         size: (H, W).
 
     Returns:
-        rel_h (B, N, T, H) and rel_w (B, N, T, W).
+        rel_h (B, N, T, H) and rel_w (B, N, T, W), in the tables' dtype: float32 in the bf16 mode, where bfloat16
+        queries are cast up (sam_tf.precision).
     """
     height, width = size
-    table_h = tf.cast(get_rel_pos(height, height, rel_pos_h), query.dtype)
-    table_w = tf.cast(get_rel_pos(width, width, rel_pos_w), query.dtype)
+    table_h = get_rel_pos(height, height, rel_pos_h)
+    table_w = get_rel_pos(width, width, rel_pos_w)
+    query = tf.cast(query, table_h.dtype)
     leading = tf.shape(query)[:2]
     grid = tf.reshape(query, tf.concat([leading, [height, width, query.shape[-1]]], axis=0))
     rel_h = tf.einsum("bnhwc,hkc->bnhwk", grid, table_h)

@@ -12,7 +12,9 @@ from torch.nn import functional as F
 from sam_core.config import SamVisionConfig
 from sam_core.model_inputs import check_pixel_values_shape
 
+from .fast_gemm import FastLinear
 from .layers import LayerNorm2d, MLPBlock
+from .precision import autocast, float32_island
 from .relative_position import decomposed_rel_terms, rel_pos_bias
 
 #: Queries per block of the relative-position attention: its (B, N, Q, T) bias block is 50 MB for a global ViT-B
@@ -70,7 +72,7 @@ def chunked_attention(
     differentiable = torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value, rel_h, rel_w))
     buffer = None
     if not differentiable:
-        buffer = query.new_empty(min(items, batch), heads, rows, rel_h.shape[-1], rel_w.shape[-1])
+        buffer = rel_h.new_empty(min(items, batch), heads, rows, rel_h.shape[-1], rel_w.shape[-1])
     groups = []
     for first in range(0, batch, items):
         group = slice(first, min(first + items, batch))
@@ -80,7 +82,9 @@ def chunked_attention(
             out = None if buffer is None else buffer[: group.stop - group.start, :, : queries.stop - queries.start]
             bias = rel_pos_bias(rel_h[group, :, queries], rel_w[group, :, queries], out=out)
             block = query[group, :, queries]
-            blocks.append(F.scaled_dot_product_attention(block, key[group], value[group], attn_mask=bias, scale=1.0))
+            with float32_island(bias):  # autocast would round the float32 bias to bfloat16
+                output = F.scaled_dot_product_attention(block, key[group], value[group], attn_mask=bias, scale=1.0)
+            blocks.append(output)
         groups.append(blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=2))
     return groups[0] if len(groups) == 1 else torch.cat(groups, dim=0)
 
@@ -116,8 +120,8 @@ class VisionAttention(nn.Module):
         self.num_attention_heads = config.num_attention_heads
         head_dim = config.hidden_size // config.num_attention_heads
         self.scale = head_dim**-0.5
-        self.qkv = nn.Linear(config.hidden_size, config.hidden_size * 3, bias=config.qkv_bias)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = FastLinear(config.hidden_size, config.hidden_size * 3, bias=config.qkv_bias)
+        self.proj = FastLinear(config.hidden_size, config.hidden_size)
         self.use_rel_pos = config.use_rel_pos
         if self.use_rel_pos:
             self.rel_pos_h = nn.Parameter(torch.zeros(2 * side - 1, head_dim))
@@ -238,6 +242,8 @@ class VisionEncoder(nn.Module):
             for i in range(config.num_hidden_layers)
         )
         self.neck = VisionNeck(config)
+        #: bfloat16: the bf16 mode, this encoder's GEMMs under autocast (sam_torch.precision); None: as the weights.
+        self.autocast_dtype: torch.dtype | None = None
 
     def forward(
         self, pixel_values: torch.Tensor, output_attentions: bool = False, output_hidden_states: bool = False
@@ -245,8 +251,15 @@ class VisionEncoder(nn.Module):
         """(B, 3, S, S) pixels -> (B, output_channels, H, W) embeddings, hidden states, attentions.
 
         Hidden states are the L+1 channels-last (B, H, W, C) grids: the embeddings, then each layer's output.
+        In the bf16 mode the embeddings and hidden states are float32 (see sam_torch.precision).
         """
-        hidden_states = self.patch_embed(pixel_values)
+        with autocast(self.autocast_dtype, pixel_values.device.type):
+            return self._forward(pixel_values, output_attentions, output_hidden_states)
+
+    def _forward(
+        self, pixel_values: torch.Tensor, output_attentions: bool, output_hidden_states: bool
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
+        hidden_states = self.patch_embed(pixel_values).to(pixel_values.dtype)  # the residual stream: float32 in bf16
         if self.pos_embed is not None:
             hidden_states = hidden_states + self.pos_embed
         all_hidden = [hidden_states] if output_hidden_states else None

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .fast_gemm import FastLinear
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"gelu": nn.GELU, "relu": nn.ReLU}
 
 #: Rows (tokens) per block of MLPBlock outside autograd: a ViT-B block's (512, 3072) inner activation is 6 MB and
@@ -36,8 +38,9 @@ class LayerNorm2d(nn.LayerNorm):
         super().__init__(num_channels, eps=eps)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
-        normed = F.layer_norm(features.permute(0, 2, 3, 1), self.normalized_shape, self.weight, self.bias, self.eps)
+        """(B, C, H, W) -> (B, C, H, W), in the weights' dtype (a bfloat16 conv output under autocast is cast up)."""
+        features = features.permute(0, 2, 3, 1).to(self.weight.dtype)
+        normed = F.layer_norm(features, self.normalized_shape, self.weight, self.bias, self.eps)
         return normed.permute(0, 3, 1, 2)
 
 
@@ -52,8 +55,8 @@ class MLPBlock(nn.Module):
 
     def __init__(self, *, hidden_size: int, mlp_dim: int, hidden_act: str) -> None:
         super().__init__()
-        self.lin1 = nn.Linear(hidden_size, mlp_dim)
-        self.lin2 = nn.Linear(mlp_dim, hidden_size)
+        self.lin1 = FastLinear(hidden_size, mlp_dim)
+        self.lin2 = FastLinear(mlp_dim, hidden_size)
         self.act = get_activation(hidden_act)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:

@@ -65,19 +65,26 @@ class SamModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
+        """The model's dtype: torch.bfloat16 in the bf16 mode (float32 weights, the image encoder's GEMMs in
+        bfloat16; sam_torch.precision), else the weights' dtype."""
+        return self.vision_encoder.autocast_dtype or self.weight_dtype
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """The weights' dtype, which float inputs are cast to (float32 in the bf16 mode)."""
         return self.shared_image_embedding.positional_embedding.dtype
 
     def get_image_wide_positional_embeddings(self) -> torch.Tensor:
         """(1, C, h, w) positional encoding of the embedding grid's cell centres."""
         size = self.config.vision_config.grid_size
-        centres = (torch.arange(size, device=self.device, dtype=self.dtype) + 0.5) / size
+        centres = (torch.arange(size, device=self.device, dtype=self.weight_dtype) + 0.5) / size
         grid = torch.stack(torch.meshgrid(centres, centres, indexing="xy"), dim=-1)  # (h, w, [x, y])
         return self.shared_image_embedding(grid).permute(2, 0, 1).unsqueeze(0)
 
     @torch.no_grad()
     def get_image_embeddings(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) pixel values -> (B, C, h, w) image embeddings."""
-        pixel_values = _as_tensor("pixel_values", pixel_values, self.dtype)
+        pixel_values = _as_tensor("pixel_values", pixel_values, self.weight_dtype)
         check_model_inputs(self.config, pixel_values=tuple(pixel_values.shape))
         return self.vision_encoder(pixel_values)[0]
 
@@ -95,10 +102,10 @@ class SamModel(nn.Module):
         return self.prompt_encoder(points, labels, boxes, masks)
 
     def _prepare_prompts(self, input_points, input_labels, input_boxes, input_masks):
-        points = _as_tensor("input_points", input_points, self.dtype)
+        points = _as_tensor("input_points", input_points, self.weight_dtype)
         labels = _as_tensor("input_labels", input_labels, torch.int64)
-        boxes = _as_tensor("input_boxes", input_boxes, self.dtype)
-        masks = _as_tensor("input_masks", input_masks, self.dtype)
+        boxes = _as_tensor("input_boxes", input_boxes, self.weight_dtype)
+        masks = _as_tensor("input_masks", input_masks, self.weight_dtype)
         if masks is not None and masks.dim() == 3:
             masks = masks.unsqueeze(1)
         if points is not None and labels is None:
@@ -144,8 +151,8 @@ class SamModel(nn.Module):
         unknown = sorted(set(kwargs) - set(PROCESSOR_ONLY_KEYS))
         if unknown:
             raise TypeError(f"SamModel.forward() got unexpected keyword arguments: {', '.join(unknown)}")
-        pixel_values = _as_tensor("pixel_values", pixel_values, self.dtype)
-        image_embeddings = _as_tensor("image_embeddings", image_embeddings, self.dtype)
+        pixel_values = _as_tensor("pixel_values", pixel_values, self.weight_dtype)
+        image_embeddings = _as_tensor("image_embeddings", image_embeddings, self.weight_dtype)
         points, labels, boxes, masks = self._prepare_prompts(input_points, input_labels, input_boxes, input_masks)
         shape = lambda t: None if t is None else tuple(t.shape)  # noqa: E731
         check_model_inputs(
@@ -171,8 +178,8 @@ class SamModel(nn.Module):
             sparse,
             dense,
             multimask_output,
-            attention_similarity=_as_tensor("attention_similarity", attention_similarity, self.dtype),
-            target_embedding=_as_tensor("target_embedding", target_embedding, self.dtype),
+            attention_similarity=_as_tensor("attention_similarity", attention_similarity, self.weight_dtype),
+            target_embedding=_as_tensor("target_embedding", target_embedding, self.weight_dtype),
         )
         output = SamImageSegmentationOutput(
             iou_scores=iou_scores,
@@ -200,6 +207,8 @@ class SamModel(nn.Module):
             pretrained_model_name_or_path: the directory, file or Hub id.
             config: a SamConfig, preset name or config.json overriding the checkpoint's architecture.
             dtype: "float32" (default), "bfloat16", "float16", "auto" (the checkpoint's) or a torch dtype.
+                "bfloat16" is the bf16 mode: float32 weights, the image encoder's GEMMs in bfloat16 and float32
+                islands (sam_torch.precision); "float16" casts every weight.
             torch_dtype: transformers' name for ``dtype``.
             **hub_kwargs: Hub options (revision, token, cache_dir, local_files_only, ...).
 

@@ -17,6 +17,8 @@ from sam_core import weights
 from sam_core.config import SamConfig
 from sam_core.load_options import read_for_from_pretrained
 
+from .precision import set_compute_dtype
+
 
 def load_state_into(model: torch.nn.Module, state: dict[str, np.ndarray], source: str = "checkpoint") -> None:
     """Checks keys and shapes against the model (listing every mismatch), then copies the tensors in.
@@ -54,13 +56,16 @@ def load_pretrained(
     contents, name = read_for_from_pretrained(f"{cls.__name__}.from_pretrained", name_or_path, config, dtype, kwargs)
     model = cls(contents.config)
     load_state_into(model, contents.state, source=os.fspath(name_or_path))
-    if name not in (None, "float32"):
+    if name == "bfloat16":
+        set_compute_dtype(model, name)  # float32 weights, the encoder's GEMMs in bfloat16 (sam_torch.precision)
+    elif name not in (None, "float32"):
         model = model.to(getattr(torch, name))
     return model.eval()
 
 
 def save_pretrained(model: torch.nn.Module, save_directory: str | os.PathLike) -> None:
-    """Writes config.json and model.safetensors into ``save_directory``, each atomically."""
+    """Writes config.json and model.safetensors into ``save_directory``, each atomically, in the weights' dtype:
+    float32 for a model in the bf16 mode (its weights stay float32), float16 after ``dtype="float16"``."""
     os.makedirs(save_directory, exist_ok=True)
     model.config.save_pretrained(save_directory)
     state = {k: _numpy(v) for k, v in model.state_dict().items()}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from .precision import float32_island
+
 
 def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
     """Relative-position embeddings for every (query, key) offset along one axis.
@@ -45,14 +47,16 @@ def decomposed_rel_terms(
         size: (H, W).
 
     Returns:
-        rel_h (..., T, H) and rel_w (..., T, W).
+        rel_h (..., T, H) and rel_w (..., T, W), in the tables' dtype: float32 in the bf16 mode, where bfloat16
+        queries are cast up and autocast is off here (sam_torch.precision).
     """
     height, width = size
-    table_h = get_rel_pos(height, height, rel_pos_h).to(query.dtype)
-    table_w = get_rel_pos(width, width, rel_pos_w).to(query.dtype)
-    grid = query.reshape(*query.shape[:-2], height, width, query.shape[-1])
-    rel_h = torch.einsum("...hwc,hkc->...hwk", grid, table_h)
-    rel_w = torch.einsum("...hwc,wkc->...hwk", grid, table_w)
+    with float32_island(query):
+        table_h = get_rel_pos(height, height, rel_pos_h)
+        table_w = get_rel_pos(width, width, rel_pos_w)
+        grid = query.to(table_h.dtype).reshape(*query.shape[:-2], height, width, query.shape[-1])
+        rel_h = torch.einsum("...hwc,hkc->...hwk", grid, table_h)
+        rel_w = torch.einsum("...hwc,wkc->...hwk", grid, table_w)
     return rel_h.flatten(-3, -2), rel_w.flatten(-3, -2)
 
 

@@ -109,11 +109,15 @@ def test_unknown_keyword_arguments_are_named(sources):
 
 def test_torch_dtype_loads_in_that_dtype(tiny, sources):
     config, state = tiny
-    model = SamModel.from_pretrained(sources["bin_dir"], torch_dtype=torch.bfloat16)
-    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    model = SamModel.from_pretrained(sources["bin_dir"], torch_dtype=torch.float16)
+    assert {p.dtype for p in model.parameters()} == {torch.float16}
     key = "mask_decoder.iou_token.weight"
-    expected = torch.from_numpy(state[key]).to(torch.bfloat16)
+    expected = torch.from_numpy(state[key]).to(torch.float16)
     assert torch.equal(model.state_dict()[key], expected)
+    # bfloat16 is the bf16 mode: float32 weights, the encoder's GEMMs in bfloat16 (tests/test_bf16.py)
+    model = SamModel.from_pretrained(sources["bin_dir"], torch_dtype=torch.bfloat16)
+    assert model.dtype == torch.bfloat16 and {p.dtype for p in model.parameters()} == {torch.float32}
+    assert torch.equal(model.state_dict()[key], torch.from_numpy(state[key]))
     assert {p.dtype for p in SamModel.from_pretrained(sources["bin_dir"], dtype="auto").parameters()} == {torch.float32}
 
 

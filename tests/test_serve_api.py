@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dualsam import cli_serve
 from dualsam.generate import generate_masks
 from dualsam.resources import EXAMPLE_IMAGE
 from dualsam.segment import segment_image
@@ -415,7 +414,7 @@ def test_serve_command_parses_and_runs_uvicorn_on_localhost(capsys, monkeypatch)
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["--dtype", "bf16"], "--dtype bf16 is not supported yet: only fp32"),
+        (["--dtype", "fp16"], "--dtype must be one of fp32, bf16, got 'fp16'"),
         (["--cache-mb", "0"], "--cache-mb must be a positive"),
         (["--max-upload-mb", "-1"], "--max-upload-mb must be a positive"),
         (["--port", "70000"], "--port must be 0..65535"),
@@ -440,4 +439,3 @@ def test_serve_command_without_the_extra_gives_the_pip_line(capsys, monkeypatch)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
     code, _, err = run_cli(capsys, "serve")
     assert_bad_input(code, err, "serve", INSTALL_HINT)
-    assert cli_serve.DTYPES == ("fp32",)

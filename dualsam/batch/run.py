@@ -16,7 +16,7 @@ from typing import Any
 
 from ..cli_common import version
 from ..generate import AMG_DEFAULTS
-from ..models import ModelError, resolve_backend
+from ..models import ModelError, check_dtype, resolve_backend
 from .shards import ANNOTATIONS_FILE, ERRORS_FILE, merge, prepare_output, read_results
 from .tasks import (
     ImageTask,
@@ -143,8 +143,10 @@ def run_dataset(tasks: list[ImageTask], *, out: str, mode: str, options: dict[st
     engine.check()
     if not tasks:
         raise InputError("no images to process")
-    spec = ModelSpec(spec.model, _backend(spec.backend), spec.config)
+    spec = ModelSpec(spec.model, _backend(spec.backend), spec.config, _dtype(spec.dtype, spec.backend))
     settings = {"mode": mode, "options": options, "model": spec.model, "backend": spec.backend, "config": spec.config}
+    if spec.dtype != "fp32":
+        settings["dtype"] = spec.dtype  # fp32 runs keep the settings of runs written before --dtype
     prepare_output(out, settings)
     start = time.perf_counter()
     done = read_results(out)
@@ -172,6 +174,13 @@ def _backend(name: str | None) -> str:
         raise InputError(str(error)) from error
 
 
+def _dtype(name: str | None, backend: str) -> str:
+    try:
+        return check_dtype(name, backend)
+    except ModelError as error:
+        raise InputError(str(error)) from error
+
+
 def _progress(total: int, initial: int, enabled: bool | None):
     from tqdm.auto import tqdm
 
@@ -182,12 +191,13 @@ def _progress(total: int, initial: int, enabled: bool | None):
 def segment_dataset(images: list[str] = (), *, out: str, prompts: str | None = None, boxes_from: str | None = None,
                     points: Any = None, labels: Any = None, box: Any = None, images_root: str | None = None,
                     multimask: bool = False, overlays: bool = False, model: str | None = None,
-                    backend: str | None = None, config: str | None = None, engine: EngineOptions | None = None
-                    ) -> DatasetSummary:  # fmt: skip
+                    backend: str | None = None, config: str | None = None, engine: EngineOptions | None = None,
+                    dtype: str | None = None) -> DatasetSummary:  # fmt: skip
     """Masks for the prompts of every image, as a COCO dataset in ``out`` (see ``segment_tasks`` for the prompts).
 
     Args:
         overlays: also write ``overlays/<image key>.png`` (masks over the image).
+        dtype: "fp32" (None too) or "bf16" (``dualsam.models.load_model``).
 
     Returns:
         The summary; images that could not be read are in errors.jsonl, the others in annotations.json.
@@ -195,14 +205,17 @@ def segment_dataset(images: list[str] = (), *, out: str, prompts: str | None = N
     tasks, categories = segment_tasks(list(images), prompts=prompts, boxes_from=boxes_from, points=points,
                                       labels=labels, box=box, images_root=images_root)  # fmt: skip
     return run_dataset(tasks, out=out, mode="segment", options={"multimask": bool(multimask), "overlays": overlays},
-                       spec=ModelSpec(model, backend, config), engine=engine or EngineOptions(),
+                       spec=ModelSpec(model, backend, config, dtype), engine=engine or EngineOptions(),
                        categories=categories)  # fmt: skip
 
 
 def generate_dataset(images: list[str], *, out: str, overlays: bool = False, model: str | None = None,
                      backend: str | None = None, config: str | None = None, engine: EngineOptions | None = None,
-                     **amg_options: Any) -> DatasetSummary:  # fmt: skip
+                     dtype: str | None = None, **amg_options: Any) -> DatasetSummary:  # fmt: skip
     """Every mask of every image (the automatic mask generator), as a COCO dataset in ``out``.
+
+    Args:
+        dtype: "fp32" (None too) or "bf16" (``dualsam.models.load_model``).
 
     Raises:
         TypeError: an unknown mask-generator option.
@@ -214,5 +227,5 @@ def generate_dataset(images: list[str], *, out: str, overlays: bool = False, mod
     keys = image_keys(paths)
     tasks = [ImageTask(path, keys[path]) for path in paths]
     options = {**AMG_DEFAULTS, **amg_options, "overlays": overlays}
-    return run_dataset(tasks, out=out, mode="generate", options=options, spec=ModelSpec(model, backend, config),
-                       engine=engine or EngineOptions())  # fmt: skip
+    return run_dataset(tasks, out=out, mode="generate", options=options,
+                       spec=ModelSpec(model, backend, config, dtype), engine=engine or EngineOptions())  # fmt: skip

@@ -42,11 +42,12 @@ class Prepared:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What each worker loads: the --model, --backend and --config values."""
+    """What each worker loads: the --model, --backend, --config and --dtype values."""
 
     model: str | None = None
     backend: str | None = None
     config: str | None = None
+    dtype: str | None = None
 
 
 class DatasetWorker:
@@ -63,7 +64,7 @@ class DatasetWorker:
     def __init__(self, spec: ModelSpec, mode: str, options: dict[str, Any], out: str | None = None) -> None:
         if mode not in ("segment", "generate"):
             raise ValueError(f"mode must be 'segment' or 'generate', got {mode!r}")
-        self.loaded = load_model(spec.model, spec.backend, spec.config)
+        self.loaded = load_model(spec.model, spec.backend, spec.config, spec.dtype)
         self.mode, self.options = mode, dict(options)
         self.overlays = os.path.join(out, "overlays") if out and self.options.pop("overlays", False) else None
         self.predictor = SamPredictor(self.loaded.model)
