@@ -2,10 +2,11 @@
 clicking N times (a positive point, three candidate masks, as the page asks), against a server this script starts.
 
 Reports errors, p50 / p95 click-to-mask latency (request sent to reply parsed, at the client; and the server's own
-time in the handler, which leaves out the wait for a thread and the HTTP round trip), requests/s, and the
-server's resident memory (VmRSS): at start, before the load (after a warm-up round at the same concurrency on other
-images) and after it, with the bytes the load added to the embedding cache. Targets (issue #17): 0 errors,
-p95 <= 50 ms with the default model and <= 150 ms with a ViT-B-sized model, RSS after <= RSS before + the cache.
+time in the handler, which leaves out the wait for a thread and the HTTP round trip), requests/s, the server's CPU
+time per click (its uploads included), and the server's resident memory (VmRSS): at start, before the load (after a
+warm-up round at the same concurrency on other images) and after it, with the bytes the load added to the embedding
+cache. Targets (issue #17): 0 errors, p95 <= 50 ms with the default model and <= 150 ms with a ViT-B-sized model, RSS
+after <= RSS before + the cache.
 
 Bounded: C x (N + 1) requests, each with a timeout, and the whole run with --deadline-s; the server is stopped at the
 end. The clients' images are the shipped example, each with one pixel changed (a different content hash, so each
@@ -57,6 +58,13 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def client_image(index: int) -> bytes:
@@ -207,7 +215,9 @@ def load_test(args: argparse.Namespace, model: str | None) -> dict:
         if any(r["errors"] for r in warm):
             raise RuntimeError(f"warm-up failed: {[r['errors'] for r in warm]}")
         rss_before, cache_before = rss_mib(server.pid), health(port)["cache"]["bytes"] / 2**20
+        cpu_before = cpu_s(server.pid)
         results, wall = run_round(port, list(range(args.clients)), args.clicks, time.monotonic() + args.deadline_s)
+        server_cpu = cpu_s(server.pid) - cpu_before
         rss_after, after = rss_mib(server.pid), health(port)
     finally:
         stop(server)
@@ -231,6 +241,8 @@ def load_test(args: argparse.Namespace, model: str | None) -> dict:
         "requests_per_s": round(requests / wall, 1),
         "clicks_per_s": round(len(latencies) / wall, 1),
         "wall_s": round(wall, 2),
+        # The server's CPU time over the round (its uploads included) per click: the cores it needs per click.
+        "server_cpu_ms_per_click": round(1000 * server_cpu / max(1, len(latencies)), 1),
         "rss_start_mib": round(rss_start, 1),
         "rss_before_mib": round(rss_before, 1),
         "rss_after_mib": round(rss_after, 1),

@@ -49,17 +49,20 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .serve.app import create_app
-    from .serve.memory import fix_mmap_threshold
+    from .serve.memory import tune_malloc
+    from .serve.threads import share_cores
 
-    fix_mmap_threshold()  # a flat RSS under traffic (see dualsam.serve.memory)
+    tune_malloc()  # a flat RSS under traffic, buffers reused across clicks (see dualsam.serve.memory)
 
     timings = Timings()
     loaded = load_model_or_exit(args, timings)
     app = create_app(loaded, cache_mb=args.cache_mb, max_upload_mb=args.max_upload_mb)
+    threads = share_cores(loaded.backend, app.state.session.slots)  # no more threads than cores (dualsam.serve.threads)
     print(
-        f"dualsam serve: model {loaded.spec} on {loaded.backend} (loaded in {timings['load_model_s']} s); "
+        f"dualsam serve: model {loaded.spec} on {loaded.backend} (loaded in {timings['load_model_s']} s, "
+        f"{app.state.session.slots} model calls at once, threads per call: {threads}); "
         f"open http://{args.host}:{args.port}/ (API docs at /docs)",
         file=sys.stderr,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     return EXIT_OK

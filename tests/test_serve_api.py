@@ -46,10 +46,11 @@ pytest.importorskip("httpx2")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from dualsam.models import load_model  # noqa: E402
-from dualsam.serve import INSTALL_HINT  # noqa: E402
+from dualsam.serve import INSTALL_HINT, threads  # noqa: E402
 from dualsam.serve.app import STATIC_DIR, create_app  # noqa: E402
 from dualsam.serve.jobs import JobRunner, QueueFullError  # noqa: E402
-from dualsam.serve.memory import fix_mmap_threshold  # noqa: E402
+from dualsam.serve.masks import png_data_url  # noqa: E402
+from dualsam.serve.memory import tune_malloc  # noqa: E402
 from dualsam.serve.session import CONCURRENT_SLOTS  # noqa: E402
 
 #: The shipped example's default point (sam_core/data/example.json) and a box around its ellipse.
@@ -380,6 +381,15 @@ def test_the_onnx_backend_serves_the_predictors_masks(tiny, tmp_path):
     assert [m["rle"] for m in job["masks"]] == [r["segmentation"] for r in records]
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 9), (17, 8), (459, 640)])
+def test_png_data_urls_are_1bit_pngs_of_the_mask(shape):
+    mask = np.random.default_rng(shape[1]).random(shape) > 0.5
+    url = png_data_url(mask)
+    image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert (image.mode, image.size) == ("1", shape[::-1])
+    assert np.array_equal(png_mask({"png": url}), mask)
+
+
 def test_job_runner_queue_bound_failures_and_forgetting():
     release = threading.Event()
     runner = JobRunner(keep=1, max_queued=1)
@@ -401,14 +411,17 @@ def test_job_runner_queue_bound_failures_and_forgetting():
 def test_serve_command_parses_and_runs_uvicorn_on_localhost(capsys, monkeypatch):
     import uvicorn
 
-    calls = []
+    calls, shares = [], []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
+    # The command sets process-wide thread counts; record the call instead of changing this test process's.
+    monkeypatch.setattr(threads, "share_cores", lambda backend, slots: shares.append((backend, slots)) or 1)
     code, _, err = run_cli(capsys, "serve", "--cache-mb", "64", "--port", "8123")
     assert code == 0, err
     [(app, kwargs)] = calls
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
     assert app.state.cache.limit_bytes == 64 * 2**20
-    assert "http://127.0.0.1:8123/" in err
+    assert shares == [("torch", CONCURRENT_SLOTS)]
+    assert "http://127.0.0.1:8123/" in err and f"{CONCURRENT_SLOTS} model calls at once, threads per call: 1" in err
 
 
 @pytest.mark.parametrize(
@@ -428,8 +441,30 @@ def test_serve_command_bad_input_exits_2(capsys, argv, needle):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_the_server_fixes_the_mmap_threshold():
-    assert fix_mmap_threshold() is True
+def test_the_server_tunes_malloc():
+    assert tune_malloc() is True
+
+
+def test_threads_per_model_call_split_the_cores_among_the_slots():
+    assert threads.threads_per_call(2, cores=2) == 1 and threads.threads_per_call(1, cores=2) == 2
+    assert threads.threads_per_call(2, cores=16) == 8 and threads.threads_per_call(4, cores=2) == 1
+    with pytest.raises(ValueError, match="slots"):
+        threads.threads_per_call(0)
+
+
+def test_share_cores_sets_torch_threads_and_one_blas_thread():
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    before = torch.get_num_threads()
+    with threadpool_limits(limits=None):  # restores numpy's BLAS threads on exit
+        try:
+            assert threads.share_cores("torch", 2) == threads.threads_per_call(2)
+            assert torch.get_num_threads() == threads.threads_per_call(2)
+            blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+            assert blas and all(pool["num_threads"] == 1 for pool in blas)
+        finally:
+            torch.set_num_threads(before)
 
 
 def test_serve_command_without_the_extra_gives_the_pip_line(capsys, monkeypatch):

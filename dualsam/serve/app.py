@@ -80,6 +80,26 @@ def _hex_id(name: str, value: str, length: int) -> str:
     return value
 
 
+class RefuseLargeBodies:
+    """ASGI middleware: 413 for a POST whose Content-Length alone exceeds ``limit``, before its body is received.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs every request through
+    a task group and a memory stream, which cost ~0.7 ms of CPU a request here (measured on a bare FastAPI app).
+    """
+
+    def __init__(self, app: Any, *, limit: int, max_upload_mb: float) -> None:
+        self.app, self.limit, self.max_upload_mb = app, limit, max_upload_mb
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                detail = f"the upload exceeds the server's limit of {self.max_upload_mb:g} MiB"
+                await _error(413, "upload_too_large", detail)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def read_upload(upload: UploadFile, limit: int) -> bytes:
     """The uploaded bytes, refusing more than ``limit`` (413) without reading further."""
     chunks, size = [], 0
@@ -132,13 +152,7 @@ def create_app(loaded_model: LoadedModel, *, cache_mb: float = 1024, max_upload_
     async def internal_error(_: Request, error: Exception) -> JSONResponse:
         return _error(500, "internal_error", f"{type(error).__name__}: {' '.join(str(error).split())}")
 
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next: Any) -> Any:
-        """413 from the Content-Length alone, before a large body is received."""
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() and int(length) > upload_limit + MULTIPART_SLACK:
-            return _error(413, "upload_too_large", f"the upload exceeds the server's limit of {max_upload_mb:g} MiB")
-        return await call_next(request)
+    app.add_middleware(RefuseLargeBodies, limit=upload_limit + MULTIPART_SLACK, max_upload_mb=max_upload_mb)
 
     def cached(image_id: str) -> CachedImage:
         entry = cache.get(_hex_id("image_id", image_id, ID_LENGTH))
@@ -185,7 +199,7 @@ def create_app(loaded_model: LoadedModel, *, cache_mb: float = 1024, max_upload_
         }  # fmt: skip
 
     @app.post("/api/images/{image_id}/segment", response_model=SegmentResponse, responses=ERRORS)
-    def segment(image_id: ImageIdPath, request: SegmentRequest) -> dict:
+    def segment(image_id: ImageIdPath, request: SegmentRequest) -> JSONResponse:
         entry = cached(image_id)
         start = time.perf_counter()
         try:
@@ -212,10 +226,12 @@ def create_app(loaded_model: LoadedModel, *, cache_mb: float = 1024, max_upload_
             )
         ]
         height, width = entry.size
-        return {
+        # Built from plain Python values as SegmentResponse describes them, and sent as they are: validating and
+        # re-encoding the masks' strings through the response model would cost each click again.
+        return JSONResponse({
             "image_id": image_id, "width": width, "height": height, "masks": masks, "best": result.best,
             "decode_ms": round(1000 * (time.perf_counter() - start), 2),
-        }  # fmt: skip
+        })  # fmt: skip
 
     @app.post("/api/images/{image_id}/generate", response_model=JobInfo, status_code=202, responses=ERRORS)
     def generate(image_id: ImageIdPath, request: Annotated[GenerateRequest | None, Body()] = None) -> dict:
