@@ -474,3 +474,34 @@ def test_serve_command_without_the_extra_gives_the_pip_line(capsys, monkeypatch)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
     code, _, err = run_cli(capsys, "serve")
     assert_bad_input(code, err, "serve", INSTALL_HINT)
+
+
+def test_long_calls_leave_a_slot_for_clicks(loaded, monkeypatch):
+    """Uploads and segment-everything jobs take at most CONCURRENT_SLOTS - 1 slots: a click goes through while they
+    run, and a second long call waits for the first."""
+    from dualsam.serve import session as session_module
+
+    session = session_module.ModelSession(loaded)
+    entry = session.encode(synthetic_image(90, 120, seed=7))
+    running, release = [], threading.Event()
+
+    def blocking_generate(*args, **kwargs):
+        running.append(threading.get_ident())
+        assert release.wait(timeout=60)
+        return []
+
+    monkeypatch.setattr(session_module, "generate_masks", blocking_generate)
+    jobs = [threading.Thread(target=session.generate, args=(entry,)) for _ in range(2)]
+    for job in jobs:
+        job.start()
+    deadline = time.monotonic() + 30
+    while not running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        result = session.segment(entry, points=[[30.0, 40.0]], labels=[1], multimask=True)
+        assert len(result.masks) == 3 and len(running) == CONCURRENT_SLOTS - 1  # the second long call still waits
+    finally:
+        release.set()
+        for job in jobs:
+            job.join(timeout=60)
+    assert len(running) == 2

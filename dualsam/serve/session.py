@@ -4,7 +4,9 @@ Every call builds its own SamPredictor (a few attributes; the model is shared), 
 state. Model calls take a slot: torch and ONNX Runtime run one model from several threads at once, so they get
 CONCURRENT_SLOTS (a long segment-everything job then never holds up the clicks, and no more work runs at once than
 the cores can take, each call using the framework's own threads); any other backend (Keras on TensorFlow) gets one
-slot, a plain lock.
+slot, a plain lock. The long calls (encoding an upload, segmenting everything) take at most all slots but one, so a
+click always finds a slot free of them: eight ViT-B uploads arriving at once are encoded one after another while the
+clicks on images already encoded go on.
 
 Shape legend: H, W image size; N points; K masks; C, g embedding channels and grid; L low-res mask side.
 """
@@ -51,17 +53,22 @@ class ModelSession:
         self.low_res_size = int(backend.low_res_size)
         self.slots = CONCURRENT_SLOTS if loaded.backend in CONCURRENT_BACKENDS else 1
         self._slots = threading.BoundedSemaphore(self.slots)
+        self._long_calls = threading.BoundedSemaphore(max(1, self.slots - 1))
 
     @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """Holds one of the model's slots."""
-        with self._slots:
-            yield
+    def _turn(self, long: bool = False) -> Iterator[None]:
+        """Holds one of the model's slots; a ``long`` call (encode, generate) first waits for a long-call slot."""
+        if long:
+            with self._long_calls, self._slots:
+                yield
+        else:
+            with self._slots:
+                yield
 
     def encode(self, rgb: np.ndarray) -> CachedImage:
         """Embeds (H, W, 3) uint8 pixels once; returns the cache entry (id, pixels, native (1, C, g, g) embedding)."""
         predictor = SamPredictor(self.loaded.model)
-        with self._turn():
+        with self._turn(long=True):
             predictor.set_image(rgb)
         embedding = predictor.features
         nbytes = int(rgb.nbytes) + int(to_numpy(embedding).nbytes)
@@ -88,7 +95,7 @@ class ModelSession:
         Raises:
             TypeError, ValueError: a bad option, by name.
         """
-        with self._turn():
+        with self._turn(long=True):
             return generate_masks(
                 self.loaded.model, entry.rgb, progress=progress, image_embedding=entry.embedding, **options
             )
