@@ -34,6 +34,9 @@ from sam_core.atomic import write_json
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, for tests.helpers
 
 PROMPT_COUNTS = (1, 64)
+#: Decoder calls before timing: more than the Keras backend's eager calls before it traces the decoder
+#: (sam_tf.backend.EAGER_CALLS, 10), so every row times the steady state a predictor or mask generator reaches.
+WARMUP_DECODER_CALLS = 12
 
 
 def vitb_directory(directory: str) -> str:
@@ -104,7 +107,8 @@ def measure(backend: object, runs: int) -> dict[str, float]:
         jobs[f"decoder {count}"] = lambda p=points, q=labels: backend.decode(
             embedding, points=p, labels=q, multimask_output=True
         )
-        jobs[f"decoder {count}"]()  # warm-up
+        for _ in range(WARMUP_DECODER_CALLS if count == 1 else 1):  # warm-up: steady state, past any tracing
+            jobs[f"decoder {count}"]()
     times: dict[str, list[float]] = {job: [] for job in jobs}
     for _ in range(runs):
         for job, fn in jobs.items():
@@ -115,8 +119,17 @@ def measure(backend: object, runs: int) -> dict[str, float]:
 def measure_in_child(name: str, spec: str | None, scratch: str, runs: int, queue: multiprocessing.Queue) -> None:
     """Child process: builds one contender, measures it, and puts its figures (and peak RSS, GiB) on ``queue``."""
     row = measure(contender(name, spec, scratch), runs)
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put({**row, "peak_rss_gib": peak_kib / 2**20, "load_average": os.getloadavg()[0]})
+    queue.put({**row, "peak_rss_gib": peak_rss_kib() / 2**20, "load_average": os.getloadavg()[0]})
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory (KiB): VmHWM, which starts afresh at exec. (getrusage's ru_maxrss does
+    not: a spawned child would report at least its parent's peak at the fork.)"""
+    with open("/proc/self/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: an upper bound
 
 
 def run_child(target: Callable[..., None], *args: object) -> dict | None:
