@@ -24,7 +24,7 @@ from pathlib import Path
 from sam_core.atomic import write_json
 
 #: The demonstration's recipe (tuned on the torch side; see the README section).
-STEPS = 150
+STEPS = 400
 BATCH_SIZE = 4
 LR = 1e-3
 FREEZE = ("image_encoder",)
