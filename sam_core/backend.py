@@ -11,7 +11,6 @@ grid, L low-res mask side (4 g), S input side.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -99,38 +98,52 @@ def prompt_slices(count: int, embedding_shape: tuple[int, ...]) -> list[slice]:
     return [slice(start, min(start + size, count)) for start in range(0, max(count, 1), size)]
 
 
-def decode_in_slices(
-    decode_once: Callable[..., tuple[np.ndarray, np.ndarray]],
-    embeddings: Any,
-    *,
-    points: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    boxes: np.ndarray | None = None,
-    masks: np.ndarray | None = None,
-    multimask_output: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`PredictionBackend.decode` through ``decode_once`` (one decoder call, the same arguments) on slices of
-    the prompts (see :func:`prompt_slices`); the outputs are concatenated along the prompt axis.
+class SlicedDecoding:
+    """Mixin of the model backends: :meth:`PredictionBackend.decode` through the backend's ``_decode_once`` (one
+    decoder call, the same arguments) on slices of the prompts (see :func:`prompt_slices`), the outputs
+    concatenated along the prompt axis."""
 
-    Returns:
-        (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
-    """
-    count = next((int(a.shape[1]) for a in (points, boxes) if a is not None), 1)
-    slices = prompt_slices(count, tuple(embeddings.shape))
-    if len(slices) == 1:
-        return decode_once(
-            embeddings, points=points, labels=labels, boxes=boxes, masks=masks, multimask_output=multimask_output
-        )
-    cut = lambda a, part: None if a is None else a[:, part]  # noqa: E731
-    parts = [
-        decode_once(
-            embeddings,
-            points=cut(points, part),
-            labels=cut(labels, part),
-            boxes=cut(boxes, part),
-            masks=masks,
-            multimask_output=multimask_output,
-        )
-        for part in slices
-    ]
-    return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)
+    def _decode_once(
+        self,
+        embeddings: Any,
+        *,
+        points: np.ndarray | None,
+        labels: np.ndarray | None,
+        boxes: np.ndarray | None,
+        masks: np.ndarray | None,
+        multimask_output: bool,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def decode(
+        self,
+        embeddings: Any,
+        *,
+        points: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+        boxes: np.ndarray | None = None,
+        masks: np.ndarray | None = None,
+        multimask_output: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Runs the prompt encoder and mask decoder (see PredictionBackend.decode), on slices of the prompts that
+        keep the decoder's arrays small.
+
+        Returns:
+            (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
+        """
+        count = next((int(a.shape[1]) for a in (points, boxes) if a is not None), 1)
+        cut = lambda a, part: None if a is None else a[:, part]  # noqa: E731
+        parts = [
+            self._decode_once(
+                embeddings,
+                points=cut(points, part),
+                labels=cut(labels, part),
+                boxes=cut(boxes, part),
+                masks=masks,
+                multimask_output=multimask_output,
+            )
+            for part in prompt_slices(count, tuple(embeddings.shape))
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1)

@@ -15,12 +15,13 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from sam_core.backend import decode_in_slices
+from sam_core.backend import SlicedDecoding
 from sam_core.validation import check_prompt_values
 
 
-class ModelBackend:
-    """Runs a Keras SAM model's image encoder and mask decoder on numpy inputs.
+class ModelBackend(SlicedDecoding):
+    """Runs a Keras SAM model's image encoder and mask decoder on numpy inputs (decode: in prompt slices, see
+    sam_core.backend.SlicedDecoding).
 
     Args:
         model: a sam_tf.TFSamModel (or transformers' TFSamModel).
@@ -43,40 +44,15 @@ class ModelBackend:
         return tf.convert_to_tensor(np.ascontiguousarray(array))
 
     def embed(self, pixel_values: np.ndarray) -> tf.Tensor:
-        """(B, 3, S, S) float32 pixel values -> (B, C, g, g) image embeddings."""
-        return self.model.get_image_embeddings(self._to_native(pixel_values))
+        """(B, 3, S, S) float32 pixel values -> (B, C, g, g) image embeddings: eagerly the first times, then as a
+        traced graph (see ModelGraphs)."""
+        return ModelGraphs.of(self.model).encoder(self.image_size)(self._to_native(pixel_values))
 
     def repeat_embeddings(self, embeddings: tf.Tensor, count: int) -> tf.Tensor:
         """(1, C, g, g) embeddings -> (count, C, g, g)."""
         if count == 1:
             return embeddings
         return tf.repeat(embeddings, count, axis=0)
-
-    def decode(
-        self,
-        embeddings: tf.Tensor,
-        *,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        boxes: np.ndarray | None = None,
-        masks: np.ndarray | None = None,
-        multimask_output: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the prompt encoder and mask decoder (see ``sam_core.backend.PredictionBackend.decode``), on slices
-        of the prompts that keep the decoder's arrays small (``sam_core.backend.prompt_slices``).
-
-        Returns:
-            (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
-        """
-        return decode_in_slices(
-            self._decode_once,
-            embeddings,
-            points=points,
-            labels=labels,
-            boxes=boxes,
-            masks=masks,
-            multimask_output=multimask_output,
-        )
 
     def _decode_once(
         self,
@@ -89,7 +65,7 @@ class ModelBackend:
         multimask_output: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
         """One call of the model on (B, P', ...) prompts: eagerly the first times, then as a traced graph (see
-        DecoderGraphs)."""
+        ModelGraphs)."""
         check_prompt_values(input_points=points, input_labels=labels, input_boxes=boxes)  # a graph cannot check them
         inputs = {
             "input_points": None if points is None else points.astype(np.float32),
@@ -98,18 +74,22 @@ class ModelBackend:
             "input_masks": None if masks is None else masks.astype(np.float32),
         }
         inputs = {name: self._to_native(value) for name, value in inputs.items() if value is not None}
-        run = DecoderGraphs.of(self.model).get(tuple(inputs), bool(multimask_output), embeddings)
+        run = ModelGraphs.of(self.model).get(tuple(inputs), bool(multimask_output), embeddings)
         logits, scores = run(embeddings, *inputs.values())
         return np.asarray(logits, dtype=np.float32), np.asarray(scores, dtype=np.float32)
 
 
-#: Calls of a kind that DecoderGraphs runs eagerly before tracing it.
+#: Calls of a kind that ModelGraphs runs eagerly before tracing it.
 EAGER_CALLS = 10
+#: Image-encoder calls that ModelGraphs runs eagerly before tracing it (a trace of the default model's encoder costs
+#: ~2.3 s, about six eager calls; the traced encoder then takes 0.13 s where an eager call takes 0.39 s). Short runs
+#: (a few images, a training run's small evaluations on fresh models) stay eager.
+ENCODER_EAGER_CALLS = 10
 
 
-class DecoderGraphs:
-    """A model's prompt encoder + mask decoder call as tf.functions, one per kind of call (which prompt inputs are
-    given, one or three masks), shared by every backend of the model.
+class ModelGraphs:
+    """A model's image-encoder call and its prompt encoder + mask decoder call as tf.functions, the latter one per
+    kind of call (which prompt inputs are given, one or three masks), shared by every backend of the model.
 
     Keras runs a decoder call eagerly in ~0.3 s of Python dispatch whatever its size; the traced graph takes a few
     ms. A trace takes a few seconds, about as long as EAGER_CALLS eager calls, so a kind of call runs eagerly that
@@ -128,10 +108,23 @@ class DecoderGraphs:
         self._calls: dict[tuple, int] = {}
 
     @classmethod
-    def of(cls, model: tf.keras.Model) -> DecoderGraphs:
+    def of(cls, model: tf.keras.Model) -> ModelGraphs:
         if model not in cls._by_model:
             cls._by_model[model] = cls(model)
         return cls._by_model[model]
+
+    def encoder(self, image_size: int) -> Callable[[tf.Tensor], tf.Tensor]:
+        """``get_image_embeddings``: eagerly ENCODER_EAGER_CALLS times, then traced for any batch size."""
+        key = ("encoder",)
+        if key not in self._graphs:
+            self._calls[key] = self._calls.get(key, 0) + 1
+            if self._calls[key] <= ENCODER_EAGER_CALLS:
+                return lambda pixel_values: self._model().get_image_embeddings(pixel_values)
+            self._graphs[key] = tf.function(
+                lambda pixel_values: self._model().get_image_embeddings(pixel_values),
+                input_signature=[tf.TensorSpec((None, 3, image_size, image_size), tf.float32)],
+            )
+        return self._graphs[key]
 
     def get(self, names: tuple[str, ...], multimask_output: bool, embeddings: tf.Tensor) -> Callable[..., tuple]:
         """The call for inputs ``names`` (in order, after the embeddings) returning (pred_masks, iou_scores)."""

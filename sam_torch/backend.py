@@ -12,11 +12,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sam_core.backend import decode_in_slices
+from sam_core.backend import SlicedDecoding
 
 
-class ModelBackend:
-    """Runs a torch SAM model's image encoder and mask decoder on numpy inputs, without autograd.
+class ModelBackend(SlicedDecoding):
+    """Runs a torch SAM model's image encoder and mask decoder on numpy inputs, without autograd (decode: in prompt
+    slices, see sam_core.backend.SlicedDecoding).
 
     Args:
         model: a sam_torch.SamModel (or transformers' SamModel).
@@ -51,32 +52,6 @@ class ModelBackend:
         if count == 1:
             return embeddings
         return embeddings.expand(count, *embeddings.shape[1:]).contiguous()
-
-    def decode(
-        self,
-        embeddings: torch.Tensor,
-        *,
-        points: np.ndarray | None = None,
-        labels: np.ndarray | None = None,
-        boxes: np.ndarray | None = None,
-        masks: np.ndarray | None = None,
-        multimask_output: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Runs the prompt encoder and mask decoder (see ``sam_core.backend.PredictionBackend.decode``), on slices
-        of the prompts that keep the decoder's arrays small (``sam_core.backend.prompt_slices``).
-
-        Returns:
-            (B, P, K, L, L) float32 mask logits and (B, P, K) float32 predicted IoUs.
-        """
-        return decode_in_slices(
-            self._decode_once,
-            embeddings,
-            points=points,
-            labels=labels,
-            boxes=boxes,
-            masks=masks,
-            multimask_output=multimask_output,
-        )
 
     def _decode_once(
         self,

@@ -105,4 +105,22 @@ def test_backend_decoder_graph_equals_eager(model, monkeypatch):
                          input_labels=labels.astype(np.int32))  # fmt: skip
         assert_outputs_close(logits, expected.pred_masks.numpy(), rtol=GRAPH_RTOL, name="pred_masks")
         assert_outputs_close(iou, expected.iou_scores.numpy(), rtol=GRAPH_RTOL, name="iou_scores")
-    assert len(backend.DecoderGraphs.of(model)._graphs) == 1
+    assert len(backend.ModelGraphs.of(model)._graphs) == 1
+
+
+def test_backend_encoder_graph_equals_eager(monkeypatch):
+    """ModelBackend.embed runs the image encoder eagerly ENCODER_EAGER_CALLS times, then as one traced graph for any
+    batch size: the same embeddings as the eager call (the default model: a small trace)."""
+    from dualsam.models import load_model
+    from sam_tf import backend
+
+    monkeypatch.setattr(backend, "ENCODER_EAGER_CALLS", 1)
+    model = load_model(None, "tf").model
+    encoder = backend.ModelBackend(model)
+    rng = np.random.default_rng(3)
+    for batch in (1, 1, 2):  # eager, traced, traced again at another batch size
+        pixels = rng.standard_normal((batch, 3, encoder.image_size, encoder.image_size)).astype(np.float32)
+        expected = model.get_image_embeddings(pixels).numpy()
+        assert_outputs_close(encoder.embed(pixels), expected, rtol=GRAPH_RTOL, name="image_embeddings")
+    graphs = backend.ModelGraphs.of(model)
+    assert ("encoder",) in graphs._graphs and graphs._calls[("encoder",)] == 2
