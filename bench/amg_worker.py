@@ -1,5 +1,5 @@
 """Runs one automatic-mask-generation contender of bench/amg.py in a process of its own, so that its peak resident
-memory (ru_maxrss) is its own.
+memory (VmHWM, bench/machine.peak_rss_kib) is its own.
 
     python bench/amg_worker.py SPEC.json
 
@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from machine import peak_rss_kib  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
+    return peak_rss_kib() / 1024
 
 
 def ours(contender: str, spec: dict):

@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from machine import load_line, machine_line
+from machine import load_line, machine_line, peak_rss_kib
 
 from sam_core.atomic import write_json
 
@@ -121,15 +120,6 @@ def measure_in_child(name: str, spec: str | None, scratch: str, runs: int, queue
     row = measure(contender(name, spec, scratch), runs)
     queue.put({**row, "peak_rss_gib": peak_rss_kib() / 2**20, "load_average": os.getloadavg()[0]})
 
-
-def peak_rss_kib() -> int:
-    """This process's peak resident memory (KiB): VmHWM, which starts afresh at exec. (getrusage's ru_maxrss does
-    not: a spawned child would report at least its parent's peak at the fork.)"""
-    with open("/proc/self/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: an upper bound
 
 
 def run_child(target: Callable[..., None], *args: object) -> dict | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 
 
 def cpu_model() -> str:
@@ -25,3 +26,13 @@ def machine_line() -> str:
 
 def load_line(when: str) -> str:
     return f"load average {when}: {os.getloadavg()[0]:.2f}"
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory (KiB): VmHWM, which starts afresh at exec. (getrusage's ru_maxrss does
+    not: a spawned child would report at least its parent's peak at the fork.)"""
+    with open("/proc/self/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: an upper bound
