@@ -50,8 +50,12 @@ oracles: $(META_STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/dualsam segment --out out/demo
 
+# The default suite in TEST_WORKERS processes (pytest-xdist), a whole file to each, so a module's fixtures are built
+# once; tests/conftest.py gives each worker its share of the cores.
+TEST_WORKERS ?= 2
+
 test: $(STAMP) $(ORACLE_DEPS)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # pytest exits 5 when a selection holds no tests: an error for `test`, accepted for the optional slow marker.
 test-slow: $(STAMP) $(ORACLE_DEPS)

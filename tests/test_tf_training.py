@@ -135,6 +135,9 @@ def _key_bias_entries(key: str, shape: tuple[int, ...]) -> np.ndarray:
     return noise
 
 
+# Three Keras trainers, each tracing its train step: about a minute on two cores, so behind the slow marker (the torch
+# trainer's resume test, tests/test_training.py, runs in the default suite).
+@pytest.mark.slow
 def test_resume_continues_like_an_uninterrupted_run(tmp_path):
     config = TrainConfig(total_steps=4, batch_size=2, prompts_per_image=2, lr=3e-3, warmup_steps=1, grad_accum_steps=2,
                          scene=dict(SCENE), prompts=PromptMix(multi_point_probability=0.0), checkpoint_every=2,
