@@ -60,7 +60,7 @@ class SegmentResult:
 
 def mask_summary(masks: np.ndarray) -> tuple[list[int], list[list[int] | None]]:
     """Areas and tight XYXY boxes (inclusive pixel indices, None when empty) of (K, H, W) masks."""
-    areas = [int(a) for a in masks.reshape(len(masks), -1).sum(axis=1)]
+    areas = [int(a) for a in np.count_nonzero(masks, axis=(1, 2))]  # any memory order, no flattening copy
     boxes = masks_to_boxes(masks).tolist()
     return areas, [box if area else None for box, area in zip(boxes, areas)]
 

@@ -82,7 +82,29 @@ def test_pieces_of_whole_masks_are_bit_identical(size, monkeypatch):
     reference = upscaler(logits)
     for budget in (upscale.CHUNK_BYTES, 4 * size[0] * size[1]):
         monkeypatch.setattr(upscale, "CHUNK_BYTES", budget)
-        np.testing.assert_array_equal(upscaler.binarize(logits, 0.0), reference > 0.0)
+        seen = np.zeros(len(logits), dtype=np.int64)
+        for masks, rows, values in upscaler.chunks(logits):
+            assert rows == slice(0, size[0])
+            np.testing.assert_array_equal(values, reference[masks])
+            seen[masks] += 1
+        assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("size", [(45, 67), (400, 300), (17, 2000), (300, 17)])
+@pytest.mark.parametrize("budget", [upscale.CHUNK_BYTES, 1])
+def test_binarize_gives_the_masks_column_major(size, budget, monkeypatch):
+    """binarize (banded column blocks) gives ``__call__``'s masks, up to pixels within float32 rounding of the
+    threshold (the same non-zero products summed by BLAS in another order), each mask Fortran-ordered (RLE's
+    order); leading axes are kept."""
+    upscaler, logits = _upscaler(size), _logits(6).reshape(2, 3, 256, 256)
+    monkeypatch.setattr(upscale, "CHUNK_BYTES", budget)
+    reference = upscaler(logits)
+    binary = upscaler.binarize(logits, 0.5)
+    assert binary.shape == (2, 3, *size) and binary.dtype == bool
+    assert binary[1, 2].flags.f_contiguous
+    decided = np.abs(reference - 0.5) > COLUMN_ROUNDING
+    assert decided.mean() > 0.99
+    np.testing.assert_array_equal(binary[decided], reference[decided] > 0.5)
 
 
 @pytest.mark.parametrize("size", [(45, 67), (400, 300), (17, 2000), (300, 17)])

@@ -35,7 +35,7 @@ def png_data_url(mask: np.ndarray) -> str:
         raise ValueError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
     height, width = mask.shape
     rows = np.zeros((height, 1 + (width + 7) // 8), dtype=np.uint8)  # column 0: filter type 0 (none)
-    rows[:, 1:] = np.packbits(mask, axis=1)
+    rows[:, 1:] = np.packbits(np.ascontiguousarray(mask), axis=1)  # row-major first: a binarized mask is not
     png = b"".join([
         PNG_SIGNATURE,
         _png_chunk(b"IHDR", struct.pack(">II", width, height) + PNG_1BIT_GREY),

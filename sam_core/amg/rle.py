@@ -63,9 +63,14 @@ def coco_encode_rle(rle: Rle) -> Rle:
 
 
 def mask_to_coco_rle(mask: np.ndarray) -> Rle:
-    """(H, W) boolean mask -> COCO-compressed RLE with a ``str`` counts field (pycocotools' own encoder)."""
+    """(H, W) boolean mask -> COCO-compressed RLE with a ``str`` counts field (pycocotools' own encoder).
+
+    A Fortran-ordered bool mask (``MaskUpscaler.binarize``'s) is encoded without a copy.
+    """
     mask_utils = _pycocotools_mask()
-    encoded = mask_utils.encode(np.asfortranarray(np.asarray(mask, dtype=np.uint8)))
+    mask = np.asarray(mask)
+    pixels = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    encoded = mask_utils.encode(np.asfortranarray(pixels))
     return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode("utf-8")}
 
 

@@ -53,6 +53,8 @@ MIN_CHUNK_ROWS = 16
 #: About the fewest floating-point operations of one block product of MaskUpscaler.column_chunks (narrower blocks skip
 #: more zeros of the column map, but each product starts BLAS's threads).
 MIN_BLOCK_FLOPS = 2**26
+#: The same for :meth:`MaskUpscaler.binarize` (a click's few masks): narrower blocks, more of the zeros skipped.
+BINARIZE_BLOCK_FLOPS = 2**22
 
 
 class MaskUpscaler:
@@ -132,14 +134,16 @@ class MaskUpscaler:
                 taps = _apply_taps(logits[index : index + 1], self._row_start[band], self._row_weights[band], axis=-2)
                 yield slice(index, index + 1), band, np.matmul(taps, self._col_matrix_t)
 
-    def column_chunks(self, logits: np.ndarray) -> Iterator[tuple[slice, slice, np.ndarray]]:
+    def column_chunks(
+        self, logits: np.ndarray, block_flops: int = MIN_BLOCK_FLOPS
+    ) -> Iterator[tuple[slice, slice, np.ndarray]]:
         """The upscaled logits transposed, piece by piece: (M, W, H) values whose rows are the masks' columns (the
         column-major order of RLE, with no transposing copy).
 
         Masks go in groups whose row pass ((m, H, L) float32) fits CHUNK_BYTES. A group's output columns go in
         blocks, each one BLAS product (c, l) @ (l, m H) over the l low-res columns that the block's c columns draw
         on (the column map is banded: the other terms are exact zeros), so a mask costs a fraction of the dense
-        product of ``__call__``. Blocks are wide enough that a product has about MIN_BLOCK_FLOPS (BLAS starts its
+        product of ``__call__``. Blocks are wide enough that a product has about ``block_flops`` (BLAS starts its
         threads on every call: many small products stall on a busy machine) and small enough that its output fits
         CHUNK_BYTES. The sums are BLAS's over the same non-zero products, so values agree with ``__call__`` up to
         float32 rounding (a few ulps; a pixel within that of a threshold may flip).
@@ -158,15 +162,15 @@ class MaskUpscaler:
             group = masks.stop - masks.start
             rows = _apply_taps(logits[masks], self._row_start, self._row_weights, axis=-2)  # (m, H, L)
             rows = rows.reshape(group * height, side)
-            for columns, low, matrix in self._column_blocks(group * height):
+            for columns, low, matrix in self._column_blocks(group * height, block_flops):
                 values = np.matmul(matrix, rows[:, low].T)  # (c, l) @ (l, m H)
                 yield masks, columns, values.reshape(len(matrix), group, height).transpose(1, 0, 2)
 
-    def _column_blocks(self, length: int) -> list[tuple[slice, slice, np.ndarray]]:
+    def _column_blocks(self, length: int, block_flops: int) -> list[tuple[slice, slice, np.ndarray]]:
         """(output columns, low-res columns they draw on, (c, l) float32 block of the column map) per block, for
         products with ``length`` (m H) columns."""
         width, side = self.original_size[1], self.low_res_size
-        wide = math.sqrt(MIN_BLOCK_FLOPS * width / (2 * length * side))  # c * (c L / W) * length * 2 = MIN_BLOCK_FLOPS
+        wide = math.sqrt(block_flops * width / (2 * length * side))  # c * (c L / W) * length * 2 = block_flops
         size = int(min(width, max(MIN_CHUNK_ROWS, min(wide, CHUNK_BYTES // (4 * length)))))
         if size not in self._blocks:
             col_matrix = self._col_matrix_t.T  # (W, L)
@@ -180,13 +184,26 @@ class MaskUpscaler:
         return self._blocks[size]
 
     def binarize(self, logits: np.ndarray, threshold: float) -> np.ndarray:
-        """``self(logits) > threshold`` as (..., H, W) bool, without ever holding the full float32 logits."""
+        """``self(logits) > threshold`` as (..., H, W) bool, without ever holding the full float32 logits.
+
+        The values come from :meth:`column_chunks` (banded products: a few low-res columns per output column, not
+        all L; or :meth:`chunks`' row bands for an image so tall that one mask's row pass exceeds CHUNK_BYTES), so
+        they equal ``self(logits)`` up to float32 rounding and a pixel within that of the threshold may flip. The
+        result is a transposed view: each (H, W) mask is Fortran-ordered, column by column, the order of COCO RLE
+        (pycocotools encodes it without a copy).
+        """
         logits = self._check(logits)
         flat = logits.reshape(-1, *logits.shape[-2:])
-        out = np.empty((len(flat), *self.original_size), dtype=bool)
-        for masks, rows, values in self.chunks(flat):
-            np.greater(values, threshold, out=out[masks, rows])
-        return out.reshape(*logits.shape[:-2], *self.original_size)
+        height, width = self.original_size
+        out = np.empty((len(flat), width, height), dtype=bool)
+        by_rows = out.transpose(0, 2, 1)  # (M, H, W) view
+        if 4 * height * self.low_res_size <= CHUNK_BYTES:
+            for masks, columns, values in self.column_chunks(flat, block_flops=BINARIZE_BLOCK_FLOPS):
+                np.greater(values, threshold, out=out[masks, columns])
+        else:  # one mask's row pass alone would exceed CHUNK_BYTES: bands of rows keep the pieces bounded
+            for masks, rows, values in self.chunks(flat):
+                np.greater(values, threshold, out=by_rows[masks, rows])
+        return by_rows.reshape(*logits.shape[:-2], height, width)
 
     def count_bounds(self, logits: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """Bounds on the number of upscaled pixels above ``threshold``, without upscaling.
