@@ -1,4 +1,4 @@
-"""The fine-tuning demonstration: the default model, fine-tuned on thin rings, crosses and bars it has never seen
+"""The fine-tuning demonstration: the default model, fine-tuned on patterned rings, crosses and bars it has never seen
 (scripts/make_finetune_demo_data.py), in each backend; held-out point and box mIoU before and after.
 
 Example (the README's numbers):
@@ -24,7 +24,7 @@ from pathlib import Path
 from sam_core.atomic import write_json
 
 #: The demonstration's recipe (tuned on the torch side; see the README section).
-STEPS = 400
+STEPS = 700
 BATCH_SIZE = 4
 LR = 1e-3
 FREEZE = ("image_encoder",)

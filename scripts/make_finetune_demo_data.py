@@ -1,4 +1,4 @@
-"""Writes the fine-tuning demonstration's data: thin rings, crosses and bars over textured backgrounds
+"""Writes the fine-tuning demonstration's data: rings, crosses and bars in two-colour stripes or checks
 (``sam_core.datasets.demo``), objects the default model has never seen, as a training part and a held-out part.
 
 Example:
@@ -21,7 +21,7 @@ from sam_core.datasets.demo import DemoShapes, write_coco, write_masks_folder
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output folder (train/ and heldout/ inside)")
-    parser.add_argument("--train", type=int, default=160, help="training images (default: 160)")
+    parser.add_argument("--train", type=int, default=400, help="training images (default: 400)")
     parser.add_argument("--heldout", type=int, default=40, help="held-out images (default: 40)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--layout", choices=("coco", "folder"), default="coco", help="COCO json or mask folders")

@@ -1,4 +1,4 @@
-"""A short fine-tune of the shipped default model on demo objects it has never seen (thin rings, crosses and bars,
+"""A short fine-tune of the shipped default model on demo objects it has never seen (patterned rings, crosses and bars,
 ``sam_core.datasets.demo``) improves their held-out point mIoU: the use case end to end (5 minutes on 2 CPU cores
 shared with other jobs, load ~8; well under that on an idle machine)."""
 
@@ -12,8 +12,9 @@ from sam_core.datasets.demo import DemoShapes, write_coco
 
 pytest.importorskip("torch")
 
-#: Held-out point mIoU gain that 12 decoder-only steps must reach (measured 0.540 -> 0.601, a gain of 0.061).
-MIN_POINT_GAIN = 0.03
+#: Held-out point mIoU gain that 12 decoder-only steps must reach (measured 0.257 -> 0.464, a gain of 0.207, in
+#: torch and in Keras alike).
+MIN_POINT_GAIN = 0.1
 
 
 def test_short_torch_finetune_improves_held_out_miou(tmp_path):

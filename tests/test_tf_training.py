@@ -29,8 +29,8 @@ LOSS_RTOL = 1e-5  # XLA fuses and reorders float32 arithmetic
 WEIGHT_ATOL = 1e-5  # after one AdamW step of lr 1e-3
 #: Above float32 noise of the analytically zero gradients (see test_training_parity's TORCH_EPS).
 EPSILON = 1e-6
-#: tests/test_finetune.py's bar for the same run in torch (measured there 0.540 -> 0.601).
-MIN_POINT_GAIN = 0.03
+#: tests/test_finetune.py's bar for the same run in torch (measured 0.257 -> 0.464 in both backends).
+MIN_POINT_GAIN = 0.1
 MIX = PromptMix(multi_point_probability=0.5, negative_fraction=0.3, boxes=True, corrective_rounds=1)
 
 
