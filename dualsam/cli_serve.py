@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     timings = Timings()
     loaded = load_model_or_exit(args, timings)
     app = create_app(loaded, cache_mb=args.cache_mb, max_upload_mb=args.max_upload_mb)
-    threads = share_cores(loaded.backend, app.state.session.slots)  # no more threads than cores (dualsam.serve.threads)
+    # No more threads than cores (dualsam.serve.threads).
+    threads = share_cores(loaded.backend, app.state.session.slots, loaded.model)
     print(
         f"dualsam serve: model {loaded.spec} on {loaded.backend} (loaded in {timings['load_model_s']} s, "
         f"{app.state.session.slots} model calls at once, threads per call: {threads}); "

@@ -414,7 +414,7 @@ def test_serve_command_parses_and_runs_uvicorn_on_localhost(capsys, monkeypatch)
     calls, shares = [], []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append((app, kwargs)))
     # The command sets process-wide thread counts; record the call instead of changing this test process's.
-    monkeypatch.setattr(threads, "share_cores", lambda backend, slots: shares.append((backend, slots)) or 1)
+    monkeypatch.setattr(threads, "share_cores", lambda backend, slots, model=None: shares.append((backend, slots)) or 1)
     code, _, err = run_cli(capsys, "serve", "--cache-mb", "64", "--port", "8123")
     assert code == 0, err
     [(app, kwargs)] = calls
@@ -465,6 +465,34 @@ def test_share_cores_sets_torch_threads_and_one_blas_thread():
             assert blas and all(pool["num_threads"] == 1 for pool in blas)
         finally:
             torch.set_num_threads(before)
+
+
+def test_share_cores_reopens_onnx_sessions_with_their_share(tiny, tmp_path):
+    """--backend onnx: share_cores reopens the sessions with cores // slots non-spinning threads; masks unchanged."""
+    pytest.importorskip("onnx", reason="ONNX export needs onnx: pip install 'dualsam[onnx]'")
+    pytest.importorskip("onnxruntime", reason="--backend onnx needs ONNX Runtime: pip install 'dualsam[onnx]'")
+    from threadpoolctl import threadpool_limits
+
+    from sam_torch.onnx_export import export_onnx
+
+    export_onnx(tiny[1], tmp_path, check=False)
+    served = load_model(str(tmp_path), "onnx")
+    rgb = synthetic_image(45, 67, seed=4)
+    predictor = SamPredictor(served.model)
+    predictor.set_image(rgb)
+    before = segment_image(predictor, points=[[20.5, 14.0]], multimask=True)
+    with threadpool_limits(limits=None):  # restores numpy's BLAS threads on exit
+        assert threads.share_cores("onnx", 2, served.model) == threads.threads_per_call(2)
+    for session in (served.model.encoder, served.model.decoder):
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == threads.threads_per_call(2)
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    predictor = SamPredictor(served.model)
+    predictor.set_image(rgb)
+    after = segment_image(predictor, points=[[20.5, 14.0]], multimask=True)
+    assert any(0 < mask.sum() < mask.size for mask in before.masks), "an empty or full mask proves little"
+    np.testing.assert_array_equal(after.masks, before.masks)
+    np.testing.assert_allclose(after.scores, before.scores, rtol=0, atol=SCORE_ATOL)
 
 
 def test_serve_command_without_the_extra_gives_the_pip_line(capsys, monkeypatch):

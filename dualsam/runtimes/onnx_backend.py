@@ -74,13 +74,30 @@ class OnnxBackend(ExportBackend):
         onnxruntime = import_onnxruntime()
         super().__init__(directory, format="onnx", precision=precision, check_hashes=check_hashes,
                          prompts_per_run=prompts_per_run)  # fmt: skip
-        options = onnxruntime.SessionOptions()
+        self._providers = providers or ["CPUExecutionProvider"]
+        self._open_sessions(onnxruntime.SessionOptions())
+
+    def _open_sessions(self, options: Any) -> None:
         options.log_severity_level = 3
-        providers = providers or ["CPUExecutionProvider"]
+        session = import_onnxruntime().InferenceSession
         self.encoder, self.decoder = (
-            onnxruntime.InferenceSession(os.path.join(self.directory, name), options, providers=providers)
-            for name in self.files
+            session(os.path.join(self.directory, name), options, providers=self._providers) for name in self.files
         )
+
+    def set_threads(self, threads: int) -> None:
+        """Reopens the sessions with ``threads`` intra-op threads that sleep when idle (no spinning).
+
+        ONNX Runtime's default (a thread per core, spinning between runs) suits one caller; a server running several
+        calls at once, each on its share of the cores (``dualsam.serve.threads``), would otherwise burn the cores
+        in spinning threads: a default-model decoder run took 16.9 ms of CPU for 8.5 ms of wall time on 2 cores
+        here, against 6.3 ms for 6.3 ms on one thread without spinning.
+        """
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        options = import_onnxruntime().SessionOptions()
+        options.intra_op_num_threads = int(threads)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._open_sessions(options)
 
     def run_encoder(self, pixel_values: np.ndarray) -> np.ndarray:
         return self.encoder.run(list(ENCODER_OUTPUTS), {"pixel_values": pixel_values})[0]

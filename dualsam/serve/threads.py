@@ -14,6 +14,7 @@ This changes process-wide settings: ``dualsam serve`` calls :func:`share_cores` 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def usable_cores() -> int:
@@ -30,21 +31,25 @@ def threads_per_call(slots: int, cores: int | None = None) -> int:
     return max(1, (usable_cores() if cores is None else cores) // slots)
 
 
-def share_cores(backend: str, slots: int) -> int:
+def share_cores(backend: str, slots: int, model: Any = None) -> int:
     """Gives each of ``slots`` concurrent model calls its share of the cores, and numpy's BLAS one thread.
 
     Args:
-        backend: the loaded model's backend ("torch" sets torch's intra-op threads; the others keep their own).
+        backend: the loaded model's backend ("torch" sets torch's intra-op threads, "onnx" reopens the model's
+            sessions with that many non-spinning threads; the others keep their own).
         slots: how many model calls may run at once.
+        model: the loaded model (needed for "onnx").
 
     Returns:
-        The framework threads per call (as set for torch).
+        The framework threads per call (as set for torch and ONNX Runtime).
     """
     threads = threads_per_call(slots)
     if backend == "torch":
         import torch
 
         torch.set_num_threads(threads)
+    elif backend == "onnx" and hasattr(model, "set_threads"):
+        model.set_threads(threads)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")  # process-wide from here on (not used as a context)
