@@ -101,8 +101,11 @@ class PatchEmbeddings(nn.Module):
         )
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> (B, S/p, S/p, C), contiguous: elementwise ops keep their input's strides, so a permuted
+        view here would leave the whole residual stream channels-first in memory, and every layer norm, linear and
+        window partition would copy it first."""
         check_pixel_values_shape(tuple(pixel_values.shape), self.image_size, self.num_channels)
-        return self.projection(pixel_values).permute(0, 2, 3, 1)
+        return self.projection(pixel_values).permute(0, 2, 3, 1).contiguous()
 
 
 class VisionAttention(nn.Module):
