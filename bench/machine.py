@@ -36,3 +36,27 @@ def peak_rss_kib() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no /proc: an upper bound
+
+
+def _busy_and_total_jiffies() -> tuple[int, int]:
+    with open("/proc/stat", encoding="utf-8") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_quiet(idle_share: float = 0.9, interval_s: float = 1.0, timeout_s: float = 60.0) -> float:
+    """Waits until the machine's CPUs were at least ``idle_share`` idle over one ``interval_s`` (Linux /proc/stat),
+    or ``timeout_s`` passed; returns the seconds waited. Used after starting background services (a Ray cluster)
+    so that their own start-up does not land in the next timing."""
+    import time
+
+    start = time.perf_counter()
+    busy, total = _busy_and_total_jiffies()
+    while time.perf_counter() - start < timeout_s:
+        time.sleep(interval_s)
+        now_busy, now_total = _busy_and_total_jiffies()
+        if now_total > total and (now_busy - busy) / (now_total - total) <= 1 - idle_share:
+            break
+        busy, total = now_busy, now_total
+    return time.perf_counter() - start
