@@ -325,6 +325,39 @@ def test_concurrent_clicks_on_two_images_equal_sequential_calls(client):
         assert result == sequential[image_id, json.dumps(prompt)]
 
 
+def test_clicks_run_on_a_pool_of_one_thread_per_slot(loaded, monkeypatch):
+    """A burst of clicks waits in the click pool's queue: at most `slots` threads ever run a click, all of them the
+    pool's, and every click is answered."""
+    from dualsam.serve import session as session_module
+
+    names, lock = set(), threading.Lock()
+    real_segment = session_module.ModelSession.segment
+
+    def recording_segment(self, entry, **prompts):
+        with lock:
+            names.add(threading.current_thread().name)
+        return real_segment(self, entry, **prompts)
+
+    monkeypatch.setattr(session_module.ModelSession, "segment", recording_segment)
+    with TestClient(create_app(loaded)) as burst_client:
+        image_id = example_id(burst_client)
+        replies = [None] * 12
+        barrier = threading.Barrier(len(replies))
+
+        def click(index: int) -> None:
+            barrier.wait()
+            replies[index] = segment(burst_client, image_id, points=[[40 + index, 50]], multimask=True)
+
+        clickers = [threading.Thread(target=click, args=(i,)) for i in range(len(replies))]
+        for thread in clickers:
+            thread.start()
+        for thread in clickers:
+            thread.join()
+        slots = burst_client.app.state.session.slots
+    assert [reply.status_code for reply in replies] == [200] * len(replies)
+    assert 1 <= len(names) <= slots and all(name.startswith("dualsam-click") for name in names), names
+
+
 def test_the_keras_backend_serves_the_same_masks_behind_its_lock(client):
     """--backend tf: one model call at a time (a lock), masks as torch's but for pixels within rounding of 0."""
     pytest.importorskip("keras")
