@@ -33,9 +33,10 @@ from sam_core.atomic import write_json
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository, for tests.helpers
 
 PROMPT_COUNTS = (1, 64)
-#: Decoder calls before timing: more than the Keras backend's eager calls before it traces the decoder
-#: (sam_tf.backend.EAGER_CALLS, 10), so every row times the steady state a predictor or mask generator reaches.
-WARMUP_DECODER_CALLS = 12
+#: Decoder calls before timing: more than either backend's eager calls before it traces the decoder
+#: (sam_tf.backend.EAGER_CALLS, 10; sam_torch.backend.EAGER_CALLS, 20), so every row times the steady state a
+#: predictor or mask generator reaches.
+WARMUP_DECODER_CALLS = 22
 
 
 def vitb_directory(directory: str) -> str:
@@ -106,7 +107,7 @@ def measure(backend: object, runs: int) -> dict[str, float]:
         jobs[f"decoder {count}"] = lambda p=points, q=labels: backend.decode(
             embedding, points=p, labels=q, multimask_output=True
         )
-        for _ in range(WARMUP_DECODER_CALLS if count == 1 else 1):  # warm-up: steady state, past any tracing
+        for _ in range(WARMUP_DECODER_CALLS):  # warm-up: steady state, past any tracing (torch's is per shape)
             jobs[f"decoder {count}"]()
     times: dict[str, list[float]] = {job: [] for job in jobs}
     for _ in range(runs):
