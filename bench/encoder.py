@@ -5,9 +5,11 @@ Contenders (informative random weights, one 1024^2 image):
 - this process, torch: dualsam-torch (fp32, its linears on the faster GEMM: sam_torch.fast_gemm, mode from
   DUALSAM_FAST_GEMM), dualsam-torch-mkl (the same model with fast_gemm off: torch's default GEMM),
   dualsam-torch-bf16 (``from_pretrained(..., dtype="bfloat16")``) and transformers-torch;
-- this process, Keras 3: dualsam-tf eager, dualsam-tf XLA (``jit_compile=True``) and dualsam-tf-bf16;
+- this process, Keras 3: dualsam-tf eager, dualsam-tf graph (a ``tf.function``, as ``sam_tf.backend.ModelGraphs``
+  runs the encoder for the predictor and the mask generator after their first ten images), dualsam-tf XLA
+  (``jit_compile=True``), and dualsam-tf-bf16 eager and as a graph;
 - transformers-tf: its TFSamModel needs Keras 2, so it runs in a worker process (bench/hf_tf_worker.py), timed
-  on request.
+  on request, eagerly and as a ``tf.function`` (transformers-tf-graph): like against like.
 
 Runs alternate between all contenders; each reports the median. Ratios are against the baseline named in the
 row. The machine's best fp32 and bf16 GEMM rates are measured in the same run (bench/peak.py: torch default,
@@ -50,9 +52,12 @@ BASELINES = {
     "dualsam-torch-bf16": "dualsam-torch",
     "transformers-torch": "transformers-torch",
     "dualsam-tf-eager": "transformers-tf",
+    "dualsam-tf-graph": "transformers-tf-graph",
     "dualsam-tf-xla": "transformers-tf",
     "dualsam-tf-bf16": "dualsam-tf-eager",
+    "dualsam-tf-graph-bf16": "dualsam-tf-graph",
     "transformers-tf": "transformers-tf",
+    "transformers-tf-graph": "transformers-tf-graph",
 }
 
 
@@ -113,20 +118,36 @@ def _tf_contenders(config: SamConfig, pixels: np.ndarray, scratch: str) -> dict[
     ours = TFSamModel(config)
     tensor = tf.constant(pixels)
     xla = tf.function(ours.get_image_embeddings, jit_compile=True)
+    graph = _encoder_graph(ours, config)
     contenders = {
         "dualsam-tf-eager": _timed(lambda: ours.get_image_embeddings(tensor).numpy()),
+        "dualsam-tf-graph": _timed(lambda: graph(tensor).numpy()),
         "dualsam-tf-xla": _timed(lambda: xla(tensor).numpy()),
     }
     try:
         bf16 = _bf16_twin(TFSamModel, ours, os.path.join(scratch, "tf"))
+        bf16_graph = _encoder_graph(bf16, config)
         contenders["dualsam-tf-bf16"] = _timed(lambda: bf16.get_image_embeddings(tensor).numpy())
+        contenders["dualsam-tf-graph-bf16"] = _timed(lambda: bf16_graph(tensor).numpy())
     except (TypeError, ValueError, NotImplementedError) as error:
         print(f"dualsam-tf-bf16 skipped: from_pretrained(dtype='bfloat16') failed: {error}")
     return contenders
 
 
+def _encoder_graph(model: object, config: SamConfig) -> Callable:
+    """The encoder graph that the Keras backend runs after its first ENCODER_EAGER_CALLS images
+    (``sam_tf.backend.ModelGraphs.encoder``; traced on its first call)."""
+    from sam_tf import backend
+
+    graphs = backend.ModelGraphs(model)  # a fresh one, not shared with a predictor's
+    for _ in range(backend.ENCODER_EAGER_CALLS + 1):  # asking counts a call; the last answer is the graph
+        encoder = graphs.encoder(config.vision_config.image_size)
+    return encoder
+
+
 class _WorkerContender:
-    """transformers' TFSamModel in bench/hf_tf_worker.py; calling it times one run there."""
+    """transformers' TFSamModel in bench/hf_tf_worker.py; calling it times one run there (``mode``: "run" eagerly,
+    "graph" as a tf.function); ``graph()`` is a contender timing the latter on the same worker."""
 
     def __init__(self, config: SamConfig, threads: int | None) -> None:
         env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "USE_TF": "AUTO", "USE_TORCH": "AUTO"}
@@ -141,10 +162,13 @@ class _WorkerContender:
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("the transformers-tf worker did not start (is tf-keras installed?)")
 
-    def __call__(self) -> float:
-        self.process.stdin.write("run\n")
+    def __call__(self, mode: str = "run") -> float:
+        self.process.stdin.write(f"{mode}\n")
         self.process.stdin.flush()
         return float(self.process.stdout.readline())
+
+    def graph(self) -> float:
+        return self("graph")
 
     def close(self) -> None:
         self.process.stdin.write("quit\n")
@@ -195,6 +219,7 @@ def main() -> None:
             try:
                 worker = _WorkerContender(config, args.threads)
                 contenders["transformers-tf"] = worker
+                contenders["transformers-tf-graph"] = worker.graph
             except (RuntimeError, OSError) as error:
                 print(f"transformers-tf skipped: {error}")
     if args.only:

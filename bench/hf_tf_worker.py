@@ -1,8 +1,9 @@
 """Times transformers' TFSamModel image encoder on request, in its own process (Keras 2 / tf-keras).
 
 Started by bench/encoder.py with TF_USE_LEGACY_KERAS=1 and a SamConfig dict as argv[1]. It builds the model,
-warms up once, prints "ready", then answers every "run" line on stdin with the seconds one
-``get_image_embeddings`` took, so the parent can alternate it with the in-process contenders. "quit" ends it.
+warms up once eagerly and once as a ``tf.function`` (its trace), prints "ready", then answers every "run" line on
+stdin with the seconds one eager ``get_image_embeddings`` took and every "graph" line with the seconds of one call of
+the traced function, so the parent can alternate them with the in-process contenders. "quit" ends it.
 """
 
 from __future__ import annotations
@@ -27,12 +28,16 @@ def main() -> None:
     model = transformers.TFSamModel(config)
     pixels = tf.random.normal((1, 3, config.vision_config.image_size, config.vision_config.image_size))
     model.get_image_embeddings(pixels).numpy()  # builds the model and warms up
+    graph = tf.function(model.get_image_embeddings)
+    graph(pixels).numpy()  # traces
+    calls = {"run": model.get_image_embeddings, "graph": graph}
     print("ready", flush=True)
     for line in sys.stdin:
-        if line.strip() != "run":
+        call = calls.get(line.strip())
+        if call is None:
             break
         start = time.perf_counter()
-        model.get_image_embeddings(pixels).numpy()
+        call(pixels).numpy()
         print(f"{time.perf_counter() - start:.6f}", flush=True)
 
 
