@@ -159,6 +159,28 @@ def test_segment_points_box_multimask_and_mask_input_equal_the_predictor(client,
     assert np.array_equal(rle_mask(again.json()["masks"][0]), refined.masks[0])
 
 
+def test_clicks_on_the_traced_torch_decoder_equal_the_eager_predictor(client, loaded, monkeypatch):
+    """After EAGER_CALLS clicks of a kind the torch backend decodes through its trace (sam_torch.backend.ModelGraphs):
+    the replies stay equal to the eager predictor's, masks and low-res logits bit for bit."""
+    from sam_torch import backend
+
+    image_id = example_id(client)
+    predictor = SamPredictor(loaded.model)
+    predictor.set_image(np.asarray(Image.open(EXAMPLE_IMAGE).convert("RGB")))
+    prompts = dict(points=[POINT, [120.0, 300.0]], labels=[1, 0])
+    expected = segment_image(predictor, **prompts, multimask=True)  # eager: this kind's first call
+    graphs = backend.ModelGraphs.of(loaded.model)
+    traced_before = len(graphs._graphs)
+    monkeypatch.setattr(backend, "EAGER_CALLS", 1)
+    for _ in range(3):
+        reply = segment(client, image_id, **prompts, multimask=True, return_mask_input=True)
+        assert reply.status_code == 200, reply.text
+        for k, mask in enumerate(reply.json()["masks"]):
+            assert np.array_equal(rle_mask(mask), expected.masks[k])
+            assert np.array_equal(low_res_logits(mask, expected.low_res_logits[k].shape), expected.low_res_logits[k])
+    assert len(graphs._graphs) == traced_before + 1
+
+
 def test_generate_job_progress_and_result(client, loaded):
     image_id = example_id(client)
     started = client.post(f"/api/images/{image_id}/generate", json={"points_per_side": 6})
