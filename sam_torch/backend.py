@@ -99,8 +99,9 @@ MAX_GRAPHS = 16
 class ModelGraphs:
     """A model's prompt encoder + mask decoder call as TorchScript traces, one per kind of call (which prompt
     inputs are given, one or three masks) and shape, shared by every backend of the model (mirrors
-    ``sam_tf.backend.ModelGraphs``; the image encoder stays eager: its large products leave no Python overhead to
-    cut).
+    ``sam_tf.backend.ModelGraphs``, whose ``get`` needs no input tensors: a tf.function traces once for unknown
+    batch, prompt and point counts, a torch trace is specialized to its shapes; the image encoder stays eager here,
+    its large products leaving no Python overhead to cut, where Keras traces it too).
 
     An eager decoder call of a small model is mostly Python dispatch of small ops, holding the GIL: the default
     model's call takes ~3.2 ms at one thread, and two threads together reach only 1.15x one thread's calls/s. Its
@@ -108,12 +109,14 @@ class ModelGraphs:
     (~0.2 s) is specialized to its input shapes, so a kind and shape of call runs eagerly EAGER_CALLS times (a few
     predictions, a CLI call, do not pay it) and is then traced. Traces run without TorchScript's profiling
     optimizer (``torch.jit.optimized_execution(False)``, thread-local): on the CPU it changes nothing after its
-    first two calls, which it makes ~30x slower. TorchScript is deprecated (torch 2.13 warns) but shipped;
-    torch.compile needs a C++ toolchain and seconds per shape, torch.export runs its graph op by op in Python again.
+    first two calls, which it makes 15-30x slower (74 and 38 ms against 2.5). TorchScript is deprecated (torch 2.13
+    warns) but shipped; torch.compile needs a C++ toolchain and seconds per shape, torch.export runs its graph op by
+    op in Python again.
     Should tracing fail (an op it cannot trace, a torch without it), that kind of call stays eager, with a warning.
 
     The traces share the model's parameters (in-place updates, ``load_state_dict`` reach them); the key holds the
-    parameters' storage, device and dtype, so a model moved, cast or given new parameter tensors is traced anew.
+    parameters' storage and dtype (and the inputs' device), so a model moved, cast or given new parameter tensors is
+    traced anew.
     Only sam_torch's SamModel is traced, outside autocast; other models (transformers' SamModel) run eagerly.
 
     Args:
@@ -194,13 +197,10 @@ class ModelGraphs:
                 return torch.jit.trace(call, (embeddings, *tensors), check_trace=False)
         except (AttributeError, RuntimeError) as error:  # a torch without TorchScript, or an op it cannot trace
             warnings.warn(f"decoder calls stay eager: tracing failed ({error})", RuntimeWarning, stacklevel=3)
-            return lambda *inputs: self._call(names, multimask_output, *inputs)
+            return lambda *inputs: self._call(names, multimask_output, *inputs)  # the eager call, kept
 
     def _call(self, names: tuple[str, ...], multimask_output: bool, embeddings, *tensors) -> tuple:
-        outputs = self._model()(
-            image_embeddings=embeddings, **dict(zip(names, tensors)), multimask_output=multimask_output
-        )
-        return outputs.pred_masks, outputs.iou_scores
+        return _decoder_outputs(self._model(), names, multimask_output, embeddings, *tensors)
 
 
 class _DecoderCall(torch.nn.Module):
@@ -213,7 +213,13 @@ class _DecoderCall(torch.nn.Module):
         self.multimask_output = multimask_output
 
     def forward(self, embeddings: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs = self.model(
-            image_embeddings=embeddings, **dict(zip(self.names, tensors)), multimask_output=self.multimask_output
-        )
-        return outputs.pred_masks, outputs.iou_scores
+        return _decoder_outputs(self.model, self.names, self.multimask_output, embeddings, *tensors)
+
+
+def _decoder_outputs(
+    model: torch.nn.Module, names: tuple[str, ...], multimask_output: bool, embeddings: torch.Tensor, *tensors
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pred_masks, iou_scores) of ``model(image_embeddings=embeddings, **dict(zip(names, tensors)))``: the eager
+    call and the traced one."""
+    outputs = model(image_embeddings=embeddings, **dict(zip(names, tensors)), multimask_output=multimask_output)
+    return outputs.pred_masks, outputs.iou_scores
